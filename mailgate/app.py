@@ -1,0 +1,158 @@
+"""Composition root: builds every service from the config and runs the daemon's lifecycle.
+
+Runtime: one process, one event loop. The SMTP/LMTP server stores mail through the inbox; the
+processor turns stored rows into cases; the outbox drainer sends what they caused; the scheduler
+sweeps periodically so nothing waits on a lost wake-up. Stop order: intake → the message in hand →
+a bounded outbox drain → scheduler → database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+from mailgate.clock import Clock, SystemClock
+from mailgate.config import Config
+from mailgate.intake.inbox import Inbox
+from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
+from mailgate.outbound.render import Renderer
+from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
+from mailgate.scheduler import Scheduler
+from mailgate.services.context import Context
+from mailgate.services.delivery import drain_outbox
+from mailgate.services.process import process_inbound
+from mailgate.storage import migrate, repos
+from mailgate.storage.db import Database
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 15.0
+DRAIN_ON_STOP_SECONDS = 10.0
+
+
+def build_transport(config: Config) -> MailTransport:
+    if config.smtp_out is None:
+        return MaildirTransport(config.resolve(config.gateway.outbox_maildir))
+    return SmtpTransport(config.smtp_out)
+
+
+@dataclass
+class App:
+    """The wired daemon; ``run()`` serves until ``stop()`` (or SIGTERM/SIGINT)."""
+
+    ctx: Context
+    transport: MailTransport
+    inbox: Inbox
+    inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    smtp_server: asyncio.Server | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, config: Config, clock: Clock | None = None,
+              transport: MailTransport | None = None) -> App:
+        db = Database(config.database_url)
+        ctx = Context(config=config, db=db, clock=clock or SystemClock(),
+                      renderer=Renderer(config.resolve(config.gateway.templates)))
+        app = cls(ctx=ctx, transport=transport or build_transport(config),
+                  inbox=Inbox(db, ctx.clock))
+        app.inbox.on_stored = app.inbound_ready.set
+        return app
+
+    @property
+    def smtp_port(self) -> int:
+        assert self.smtp_server is not None
+        return int(self.smtp_server.sockets[0].getsockname()[1])
+
+    async def start_intake(self) -> None:
+        cfg = self.ctx.config
+        if not cfg.smtp_in.enabled:
+            return
+        recipients = Recipients(((m.address, m.name) for m in cfg.mailboxes),
+                                cfg.gateway.subaddress_delimiter)
+        handler = IntakeHandler(self.inbox, recipients, cfg.smtp_in.protocol)
+        self.smtp_server = await start_server(handler, cfg.smtp_in.host, cfg.smtp_in.port,
+                                              cfg.gateway.max_message_size, cfg.message_id_domain)
+
+    async def run(self, install_signals: bool = False) -> None:
+        """Migrate, serve until stopped, shut down gracefully."""
+        await asyncio.to_thread(migrate.upgrade, self.ctx.config.database_url)
+        if install_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        await self.start_intake()
+        scheduler = Scheduler(SWEEP_SECONDS, self.inbound_ready.set, self.outbox_ready.set)
+        scheduler.start()
+        self.inbound_ready.set()
+        self.outbox_ready.set()
+        log.info("mailgate_started smtp=%s", self.ctx.config.smtp_in.listen)
+        self.started.set()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._processor())
+                tasks.create_task(self._drainer())
+        finally:
+            scheduler.shutdown()
+            await self.ctx.db.dispose()
+            log.info("mailgate_stopped")
+
+    def stop(self) -> None:
+        """Begin a graceful stop: intake closes first, so nothing new is acknowledged."""
+        if self.stopping.is_set():
+            return
+        log.info("mailgate_stopping")
+        if self.smtp_server is not None:
+            self.smtp_server.close()
+        self.stopping.set()
+        self.inbound_ready.set()
+        self.outbox_ready.set()
+
+    async def process_pending(self) -> int:
+        """Process every pending inbound row; return how many were handled."""
+        handled = 0
+        while not self.stopping.is_set():
+            async with self.ctx.db.reading() as session:
+                ids = await repos.pending_inbound_ids(session, 100)
+            if not ids:
+                return handled
+            for inbound_id in ids:
+                outcome = await process_inbound(self.ctx, inbound_id)
+                handled += 1
+                if outcome.queued:
+                    self.outbox_ready.set()
+                if self.stopping.is_set():
+                    break
+        return handled
+
+    async def _processor(self) -> None:
+        while not self.stopping.is_set():
+            await _wait(self.inbound_ready, SWEEP_SECONDS)
+            self.inbound_ready.clear()
+            await self._guarded("processor", self.process_pending())
+
+    async def _drainer(self) -> None:
+        while not self.stopping.is_set():
+            await _wait(self.outbox_ready, SWEEP_SECONDS)
+            self.outbox_ready.clear()
+            await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
+                await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
+
+    async def _guarded(self, name: str, work: Awaitable[int]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("%s_sweep_failed", name)
+            await asyncio.sleep(1.0)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

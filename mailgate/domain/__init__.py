@@ -1,0 +1,1 @@
+"""Pure business rules: case states, intake decisions, auto-response policy; no storage imports."""

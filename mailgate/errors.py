@@ -1,0 +1,51 @@
+"""The one exception hierarchy of mailgate; adapters translate library errors into these."""
+
+from __future__ import annotations
+
+
+class MailgateError(Exception):
+    """Base class for all mailgate errors."""
+
+
+class ConfigError(MailgateError):
+    """The configuration is invalid; ``problems`` names every bad key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class IntakeError(MailgateError):
+    """A message could not be stored durably; the sender must retry (4xx)."""
+
+
+class MessageRejected(MailgateError):
+    """A message can never be accepted (5xx); ``reason`` says why."""
+
+
+class ParseError(MailgateError):
+    """A message cannot be parsed or breaks a hard limit; it goes to quarantine."""
+
+
+class TransitionError(MailgateError):
+    """A case status change is not allowed from the current status."""
+
+
+class NotFound(MailgateError):
+    """A case, row or file named by the user does not exist."""
+
+
+class UsageError(MailgateError):
+    """A user request (CLI or mail command) cannot be carried out as asked."""
+
+
+class DeliveryError(MailgateError):
+    """Outbound delivery failed."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """4xx or network trouble; retry later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """5xx; never retry this message."""

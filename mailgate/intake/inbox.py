@@ -1,0 +1,77 @@
+"""The single door for every receiver: store the raw message durably, once, then acknowledge.
+
+A message is a row in ``inbound`` before any receiver says 250 or sets a flag. Copies of one
+message (re-delivery, or one message sent to several supervised addresses) share a content digest
+and are stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailgate.clock import Clock
+from mailgate.mail.parse import content_digest
+from mailgate.storage import repos
+from mailgate.storage.db import DB_ERRORS, Database, storage_failure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message as a receiver got it."""
+
+    data: bytes
+    source: str                       # smtp | lmtp | imap | cli | import
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+    peer: str = ""
+    mailbox: str = ""
+    source_key: str | None = None     # e.g. imap:<account>:<uidvalidity>:<uid>
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    inbound_id: int
+    created: bool
+
+
+class Inbox:
+    """Stores raw messages and wakes the processor after each commit."""
+
+    def __init__(self, db: Database, clock: Clock, on_stored: Callable[[], None] = lambda: None,
+                 timeout: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.on_stored = on_stored
+        self.timeout = timeout
+
+    async def accept(self, message: RawMessage) -> Receipt:
+        """Store ``message`` and commit; only then may the caller acknowledge it.
+
+        Raises:
+            IntakeError: the message could not be stored; the sender must retry.
+        """
+        row = repos.NewInbound(
+            source=message.source, source_key=message.source_key,
+            digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
+            mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
+            mailbox=message.mailbox, peer=message.peer[:100], raw=message.data,
+            received_at=self.clock.now(),
+        )
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.db.unit_of_work() as session:
+                    inbound_id, created = await repos.insert_inbound(session, row)
+        except (*DB_ERRORS, TimeoutError) as exc:
+            log.error("intake_failed source=%s error=%s", message.source, type(exc).__name__)
+            raise storage_failure(exc) from exc
+        log.info("intake_stored id=%s source=%s size=%s duplicate=%s",
+                 inbound_id, message.source, len(message.data), not created)
+        if created:
+            self.on_stored()
+        return Receipt(inbound_id, created)

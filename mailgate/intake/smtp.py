@@ -1,0 +1,134 @@
+"""The built-in SMTP and LMTP receivers (aiosmtpd), running in mailgate's own event loop.
+
+RCPT is accepted only for supervised addresses (and their ``+`` subaddresses); the size limit is
+enforced with 552; DATA is answered 250 only after the message is committed, 451 if it could not
+be. LMTP answers once per recipient (RFC 2033 §4.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailgate.errors import IntakeError
+from mailgate.intake.inbox import Inbox, RawMessage
+from mailgate.mail.addresses import is_valid
+
+log = logging.getLogger(__name__)
+
+QUEUED: Final = "250 2.0.0 Message accepted for delivery"
+TEMPFAIL: Final = "451 4.3.0 Temporary failure, please try again later"
+NO_SUCH_USER: Final = "550 5.1.1 No such mailbox here"
+BLOCKED: Final = "550 5.7.1 Sender blocked"
+BAD_ADDRESS: Final = "553 5.1.3 Bad recipient address syntax"
+#: Lines up to 64 KiB are accepted: real mail (and IMAP-fetched copies of it) exceeds RFC 5321's
+#: 1,000 octets, and a 500 here would bounce a customer's mail for a cosmetic reason.
+LINE_LIMIT: Final = 65536
+
+
+class SenderPolicy(Protocol):
+    """Decides whether a sender may submit mail at all (the blocklist plugs in here)."""
+
+    async def allowed(self, mail_from: str, peer_ip: str) -> bool: ...
+
+
+class AllowAll:
+    async def allowed(self, mail_from: str, peer_ip: str) -> bool:
+        return True
+
+
+class Recipients:
+    """Which envelope recipients are ours: supervised addresses and their subaddresses."""
+
+    def __init__(self, addresses: Iterable[tuple[str, str]], delimiter: str) -> None:
+        self.by_address = {addr.lower(): name for addr, name in addresses}
+        self.delimiter = delimiter
+
+    def mailbox_for(self, rcpt: str) -> str | None:
+        local, _, domain = rcpt.lower().rpartition("@")
+        base = local.split(self.delimiter, 1)[0] if self.delimiter else local
+        return self.by_address.get(f"{base}@{domain}")
+
+
+class MailgateSMTP(SMTP):
+    line_length_limit = LINE_LIMIT
+
+
+class MailgateLMTP(LMTP):
+    line_length_limit = LINE_LIMIT
+
+
+class IntakeHandler:
+    """aiosmtpd handler: checks recipients, stores DATA through the inbox, answers."""
+
+    def __init__(self, inbox: Inbox, recipients: Recipients, protocol: str,
+                 policy: SenderPolicy | None = None) -> None:
+        self.inbox = inbox
+        self.recipients = recipients
+        self.protocol = protocol
+        self.policy = policy or AllowAll()
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        peer_ip = str(session.peer[0]) if session.peer else ""
+        if not await self.policy.allowed(address, peer_ip):
+            log.info("smtp_blocked sender=%s peer=%s", address, peer_ip)
+            return BLOCKED
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if not is_valid(address.lower()):
+            return BAD_ADDRESS
+        if self.recipients.mailbox_for(address) is None:
+            return NO_SUCH_USER
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        rcpts = tuple(envelope.rcpt_tos)
+        mail_from = "" if envelope.mail_from in ("<>", None) else str(envelope.mail_from)
+        message = RawMessage(
+            data=bytes(envelope.original_content or b""), source=self.protocol,
+            mail_from=mail_from, rcpt_to=rcpts, peer=_peer(session),
+            mailbox=self.recipients.mailbox_for(rcpts[0]) or "",
+        )
+        try:
+            await self.inbox.accept(message)
+            status = QUEUED
+        except IntakeError:
+            status = TEMPFAIL
+        if self.protocol == "lmtp":
+            # RFC 2033 §4.2: one reply per successful RCPT, in order.
+            return "\r\n".join(status for _ in rcpts)
+        return status
+
+
+def _peer(session: Session) -> str:
+    peer: Any = session.peer
+    if isinstance(peer, tuple) and peer:
+        return f"{peer[0]}:{peer[1]}" if len(peer) > 1 else str(peer[0])
+    return str(peer or "")
+
+
+async def start_server(handler: IntakeHandler, host: str, port: int, max_size: int,
+                       hostname: str = "mailgate") -> asyncio.Server:
+    """Listen on ``host:port`` (port 0: any free port) in the running loop."""
+    cls = MailgateLMTP if handler.protocol == "lmtp" else MailgateSMTP
+    loop = asyncio.get_running_loop()
+
+    def factory() -> SMTP:
+        return cls(handler, data_size_limit=max_size, enable_SMTPUTF8=True, hostname=hostname,
+                   timeout=300, loop=loop)
+
+    server = await loop.create_server(factory, host, port)
+    log.info("smtp_listening protocol=%s address=%s:%s", handler.protocol, host,
+             server.sockets[0].getsockname()[1])
+    return server

@@ -1,0 +1,76 @@
+"""Which case an inbound message belongs to: signed token, then thread references, then subject tag.
+
+Pure apart from the ``ThreadLookup`` port, which the storage layer satisfies structurally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailgate.mail import tokens
+from mailgate.mail.normalize import find_tag
+from mailgate.mail.parse import ParsedMail
+
+
+class ThreadLookup(Protocol):
+    async def case_for_message_ids(self, ids: Sequence[str]) -> int | None: ...
+
+    async def participants(self, case_id: int) -> frozenset[str] | None:
+        """Addresses that may thread onto the case by its subject tag (None: no such case)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchContext:
+    secret: str
+    domain: str
+    delimiter: str
+    tag: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketMatch:
+    case_id: int | None
+    reason: str                    # token | reference | tag | none
+    token: tokens.Token | None = None
+    quoted_tag: int | None = None  # a tag a stranger quoted: recorded on the new case
+
+
+def recipient_tokens(mail: ParsedMail, recipients: Sequence[str], ctx: MatchContext) -> list[tokens.Token]:
+    """Return verified tokens found in the subaddress of any recipient."""
+    found: list[tokens.Token] = []
+    for addr in [*recipients, *(a.addr for a in mail.to), *(a.addr for a in mail.cc)]:
+        local = addr.rsplit("@", 1)[0]
+        if ctx.delimiter in local:
+            token = tokens.verify(local.split(ctx.delimiter, 1)[1], ctx.secret)
+            if token is not None and token not in found:
+                found.append(token)
+    return found
+
+
+async def match(
+    mail: ParsedMail, recipients: Sequence[str], lookup: ThreadLookup, ctx: MatchContext
+) -> TicketMatch:
+    """Find the case ``mail`` threads onto, in SPEC §3 order."""
+    found = recipient_tokens(mail, recipients, ctx)
+    if found:
+        return TicketMatch(found[0].case_id, "token", found[0])
+    ids = (*mail.thread_ids, *mail.embedded_ids)
+    for mid in ids:
+        token = tokens.from_message_id(mid, ctx.secret, ctx.domain)
+        if token is not None:
+            return TicketMatch(token.case_id, "reference", token)
+    case_id = await lookup.case_for_message_ids(ids) if ids else None
+    if case_id is not None:
+        return TicketMatch(case_id, "reference")
+    tag = find_tag(mail.subject, ctx.tag)
+    if tag is None:
+        return TicketMatch(None, "none")
+    people = await lookup.participants(tag)
+    if people is not None and mail.sender_trusted and mail.sender is not None \
+            and mail.sender.addr in people:
+        return TicketMatch(tag, "tag")
+    return TicketMatch(None, "none", quoted_tag=tag)

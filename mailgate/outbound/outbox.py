@@ -1,0 +1,106 @@
+"""The transactional outbox: enqueue in the caller's session; claim due rows; record the outcome.
+
+Rows are claimed with a lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several senders
+never send one row at once, and a sender that dies mid-send hands the row on when the lease ends.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailgate.storage.models import Outbox
+
+MAX_ATTEMPTS: Final = 12
+LEASE: Final = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before retry number ``attempts``: 30 s doubling to 1 h, with ±10 % jitter."""
+    base = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    return timedelta(seconds=base * random.uniform(0.9, 1.1))
+
+
+async def enqueue(
+    session: AsyncSession, *, ticket_id: int | None, mail_from: str, rcpt_to: Sequence[str],
+    subject: str, message_id: str, raw: bytes, now: datetime,
+) -> Outbox:
+    row = Outbox(
+        ticket_id=ticket_id, mail_from=mail_from, rcpt_to=list(rcpt_to), subject=subject,
+        message_id=message_id, raw=raw, state="pending", attempts=0, next_attempt_at=now,
+        created_at=now, last_error="",
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:
+    """Lease up to ``limit`` due rows to this sender."""
+    query = (
+        select(Outbox.id)
+        .where(Outbox.state == "pending", Outbox.next_attempt_at <= now,
+               or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(await session.scalars(query))
+    if not ids:
+        return []
+    await session.execute(
+        update(Outbox).where(Outbox.id.in_(ids)).values(lease_until=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))
+    return list(rows)
+
+
+async def mark_sent(session: AsyncSession, row_id: int, now: datetime) -> None:
+    await session.execute(
+        update(Outbox).where(Outbox.id == row_id)
+        .values(state="sent", sent_at=now, lease_until=None, attempts=Outbox.attempts + 1, last_error="")
+    )
+
+
+async def mark_retry(session: AsyncSession, row: Outbox, now: datetime, error: str) -> None:
+    attempts = row.attempts + 1
+    state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+    await session.execute(
+        update(Outbox).where(Outbox.id == row.id).values(
+            state=state, attempts=attempts, lease_until=None, last_error=error[:1000],
+            next_attempt_at=now + backoff(attempts),
+        )
+    )
+
+
+async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
+    await session.execute(
+        update(Outbox).where(Outbox.id == row_id)
+        .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1, last_error=error[:1000])
+    )
+
+
+async def retry_now(session: AsyncSession, row_id: int | None, now: datetime) -> int:
+    """Make failed (or all pending) rows due now; return how many."""
+    stmt = update(Outbox).where(Outbox.state != "sent")
+    if row_id is not None:
+        stmt = stmt.where(Outbox.id == row_id)
+    result = await session.execute(
+        stmt.values(state="pending", next_attempt_at=now, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def listing(session: AsyncSession, state: str | None = None) -> Sequence[Outbox]:
+    query = select(Outbox).order_by(Outbox.id)
+    if state:
+        query = query.where(Outbox.state == state)
+    return (await session.scalars(query)).all()

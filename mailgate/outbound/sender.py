@@ -1,0 +1,105 @@
+"""Transports that hand finished mail on: an SMTP relay (aiosmtplib) or a local Maildir."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mailbox
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from mailgate.config import SmtpOutConfig
+from mailgate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+
+
+class MailTransport(Protocol):
+    """Delivers finished messages; raises Transient/PermanentDeliveryError."""
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[MailSession]: ...
+
+
+class MailSession(Protocol):
+    async def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None: ...
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """Map an aiosmtplib/network error onto retryable or permanent."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        permanent = bool(codes) and all(500 <= c < 600 for c in codes)
+        kind: type[DeliveryError] = PermanentDeliveryError if permanent else TransientDeliveryError
+        return kind("; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:500])
+    code = getattr(exc, "code", None)
+    if isinstance(code, int) and 500 <= code < 600:
+        return PermanentDeliveryError(f"{code} {getattr(exc, 'message', exc)}"[:500])
+    return TransientDeliveryError(f"{type(exc).__name__}: {exc}"[:500])
+
+
+class _SmtpSession:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+
+    async def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
+        try:
+            errors, _ = await self.client.sendmail(mail_from or "<>", list(rcpt_to), raw)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            raise delivery_error(exc) from exc
+        if errors:
+            # Some recipients refused while others took it: the mail went out; don't resend.
+            return
+
+
+class SmtpTransport:
+    """One connection per drain batch, reused for every message in it."""
+
+    def __init__(self, config: SmtpOutConfig) -> None:
+        self.config = config
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[MailSession]:
+        cfg = self.config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, use_tls=cfg.tls, start_tls=cfg.starttls and not cfg.tls,
+            timeout=cfg.timeout.total_seconds(), tls_context=ssl.create_default_context(),
+        )
+        try:
+            await client.connect()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            raise delivery_error(exc) from exc
+        try:
+            yield _SmtpSession(client)
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                await client.quit()
+
+
+class _MaildirSession:
+    def __init__(self, box: mailbox.Maildir) -> None:
+        self.box = box
+
+    async def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
+        envelope = (f"X-Mailgate-Envelope-From: <{mail_from}>\r\n"
+                    f"X-Mailgate-Envelope-To: {', '.join(rcpt_to)}\r\n").encode()
+        try:
+            await asyncio.to_thread(self.box.add, envelope + raw)
+        except OSError as exc:
+            raise TransientDeliveryError(f"maildir: {exc}") from exc
+
+
+class MaildirTransport:
+    """Delivers to a local Maildir (development and tests without a relay)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[MailSession]:
+        for sub in ("tmp", "new", "cur"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        yield _MaildirSession(mailbox.Maildir(str(self.folder), create=True))

@@ -1,0 +1,80 @@
+"""Interpret domain Effects inside the caller's unit of work: outbox rows, case messages, history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
+from mailgate.mail import tokens
+from mailgate.outbound import outbox
+from mailgate.outbound.compose import Envelope, compose
+from mailgate.services.context import Context
+from mailgate.storage import repos
+from mailgate.storage.models import MailMessage, Ticket
+
+log = logging.getLogger(__name__)
+
+
+async def apply_effects(session: AsyncSession, ctx: Context, effects: Iterable[Effect], now: datetime) -> int:
+    """Carry out ``effects``; return how many outbound mails were queued."""
+    queued = 0
+    for effect in effects:
+        if isinstance(effect, SendTemplate):
+            await _send(session, ctx, effect, now)
+            queued += 1
+        else:
+            await _record(session, effect, now)
+    return queued
+
+
+async def _record(session: AsyncSession, effect: RecordEvent, now: datetime) -> None:
+    await repos.add_event(session, effect.case_id, now, effect.kind, effect.detail)
+
+
+def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
+    if effect.template != "auto_response":
+        return effect.template
+    box = ctx.mailbox_for([], ticket.mailbox)
+    pool = next((p for p in ctx.config.pools if p.name == ticket.pool), None)
+    for name in (box.auto_response, pool.auto_response if pool else ""):
+        if name and ctx.renderer.exists(name):
+            return name
+    return "auto_response"
+
+
+async def _send(session: AsyncSession, ctx: Context, effect: SendTemplate, now: datetime) -> None:
+    ticket = await repos.get_ticket(session, effect.case_id)
+    if ticket is None:
+        raise LookupError(f"case {effect.case_id} vanished")
+    box = ctx.mailbox_for([], ticket.mailbox)
+    rendered = ctx.renderer.render(_template_name(ctx, effect, ticket), {
+        "gateway": ctx.config.gateway.name, "tag": ctx.tag(ticket.id), "case_id": ticket.id,
+        "subject": ticket.subject, "requester": ticket.requester, "mailbox": box.address,
+        **effect.context,
+    })
+    refs = effect.references or tuple(await repos.thread_ids(session, ticket.id))
+    mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
+                            ctx.config.message_id_domain)
+    envelope = Envelope(
+        from_addr=box.address, from_name=ctx.config.gateway.name, to=effect.to, message_id=mid,
+        in_reply_to=effect.in_reply_to or (refs[-1] if refs else ""), references=refs,
+        auto_submitted="auto-replied" if effect.auto else "", loop_marker=ctx.loop_marker,
+    )
+    raw = compose(envelope, rendered.subject, rendered.text, now)
+    row = await outbox.enqueue(
+        session, ticket_id=ticket.id, mail_from="" if effect.auto else box.address,
+        rcpt_to=effect.to, subject=rendered.subject, message_id=mid, raw=raw, now=now,
+    )
+    await repos.add_message(session, MailMessage(
+        ticket_id=ticket.id, kind="outbound", disposition=effect.template, outbox_id=row.id,
+        message_id=mid, from_addr=box.address, to_addrs=list(effect.to), subject=rendered.subject,
+        text=rendered.text, at=now,
+    ))
+    if effect.auto:
+        for rcpt in effect.to:
+            await repos.record_auto_response(session, rcpt, ticket.id, now)
+    log.info("outbox_queued id=%s case=%s template=%s", row.id, ticket.id, effect.template)

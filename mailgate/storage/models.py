@@ -1,0 +1,204 @@
+"""The database schema as SQLAlchemy 2 declarative models (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Status(Base):
+    __tablename__ = "status"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    category: Mapped[str] = mapped_column(String(32))  # a domain.states.Category value
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    roles: Mapped[str] = mapped_column(String(200), default="operator")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(16), default="support")
+    subject: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    status_id: Mapped[int] = mapped_column(ForeignKey("status.id"))
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    pool: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    requester: Mapped[str] = mapped_column(String(254))
+    mailbox: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(200), default="")
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    quoted_tag: Mapped[int | None] = mapped_column(Integer)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"))
+
+
+class Participant(Base):
+    __tablename__ = "participant"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))  # requester | cc
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+
+class TicketLink(Base):
+    __tablename__ = "ticket_link"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    other_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # follows | followed_by
+
+
+class Inbound(Base):
+    """Every message received, raw bytes kept: the intake queue and the quarantine."""
+
+    __tablename__ = "inbound"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))       # smtp | lmtp | imap | cli | import
+    source_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    mail_from: Mapped[str] = mapped_column(String(300), default="")
+    rcpt_to: Mapped[list[str]] = mapped_column(default=list)
+    mailbox: Mapped[str] = mapped_column(String(100), default="")
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    size: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|quarantined
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    processed_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_inbound_state", "state", "id"),)
+
+
+class MailMessage(Base):
+    """A message on a case: inbound, outbound, note, consultation or draft."""
+
+    __tablename__ = "message"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    disposition: Mapped[str] = mapped_column(String(32), default="personal")
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id"))
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(300))
+    from_addr: Mapped[str] = mapped_column(String(300), default="")
+    to_addrs: Mapped[list[str]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+    __table_args__ = (Index("ix_message_mid", "message_id"), Index("ix_message_ticket", "ticket_id"))
+
+
+class Blob(Base):
+    """Attachment bytes, content-addressed: stored once however often they arrive."""
+
+    __tablename__ = "blob"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blob.sha256"))
+    content_id: Mapped[str] = mapped_column(String(300), default="")
+    inline: Mapped[bool] = mapped_column(default=False)
+
+
+class Outbox(Base):
+    """Outbound mail, written in the transaction of the change that causes it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    mail_from: Mapped[str] = mapped_column(String(300))     # envelope sender; '' is <>
+    rcpt_to: Mapped[list[str]] = mapped_column()
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AutoResponse(Base):
+    """One row per automatic response sent: the per-case and per-day caps count these."""
+
+    __tablename__ = "auto_response"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(254))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    __table_args__ = (Index("ix_auto_response_sender", "sender", "at"),)
