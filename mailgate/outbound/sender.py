@@ -45,9 +45,11 @@ class _SmtpSession:
 
     async def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
         try:
-            errors, _ = await self.client.sendmail(mail_from or "<>", list(rcpt_to), raw)
+            errors, _ = await self.client.sendmail(mail_from, list(rcpt_to), raw)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise delivery_error(exc) from exc
+        except ValueError as exc:  # aiosmtplib refuses an address outright: retrying cannot help
+            raise PermanentDeliveryError(str(exc)) from exc
         if errors:
             # Some recipients refused while others took it: the mail went out; don't resend.
             return

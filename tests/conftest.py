@@ -1,0 +1,181 @@
+"""Fixtures: a real database per test (SQLite file, or PostgreSQL when MAILGATE_TEST_DB says so),
+the daemon running in the test's loop with its SMTP receiver on port 0, and a relay sink."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from aiosmtpd.smtp import SMTP
+from sqlalchemy import func, select
+
+from mailgate.app import App
+from mailgate.config import Config, load_config
+from mailgate.storage import migrate
+from mailgate.storage.models import Inbound, Outbox
+from tests.fakes import FrozenClock, SmtpSink
+
+SECRET = "test-secret-0123456789abcdef"
+PG_ADMIN = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+BACKEND = os.environ.get("MAILGATE_TEST_DB", "sqlite")
+
+
+def pytest_report_header() -> str:
+    return f"mailgate database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """One migrated template database per run; each test clones it (fast) and drops its clone."""
+    if BACKEND != "postgresql":
+        yield None
+        return
+    name = f"mgtpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    migrate.upgrade(_pg_url(name))
+    yield name
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
+    if pg_template is None:
+        yield f"sqlite:///{tmp_path}/mailgate.db"
+        return
+    name = f"mgtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _pg_url(name)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
+                 protocol: str = "smtp", max_size: str = "25MB") -> Config:
+    smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
+                'timeout = "5s"\n' if sink_port else "")
+    text = f"""
+[gateway]
+name = "Example Support"
+ticket_prefix = "MG"
+database = "{database_url}"
+secret_env = "MAILGATE_SECRET"
+max_message_size = "{max_size}"
+autoresponse_daily_limit = 3
+templates = "{Path(__file__).resolve().parents[1] / 'templates'}"
+
+[smtp_in]
+listen = "127.0.0.1:0"
+protocol = "{protocol}"
+
+{smtp_out}
+[[mailbox]]
+name = "support"
+address = "support@example.com"
+pool = "support"
+
+[[mailbox]]
+name = "billing"
+address = "billing@example.com"
+pool = "support"
+
+[[mailbox]]
+name = "sales"
+address = "sales@example.com"
+pool = "sales"
+kind = "sales"
+
+[[pool]]
+name = "support"
+mode = "round_robin"
+
+[[pool]]
+name = "sales"
+mode = "pull"
+{extra}
+"""
+    path = tmp_path / "mailgate.toml"
+    path.write_text(text)
+    return load_config(path, environ={"MAILGATE_SECRET": SECRET})
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[SmtpSink]:
+    handler = SmtpSink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(handler, loop=loop), "127.0.0.1", 0)
+    handler.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield handler
+        server.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, database_url: str, sink: SmtpSink,
+             clock: FrozenClock) -> Iterator[Callable[..., App]]:
+    def build(**kwargs: object) -> App:
+        config = write_config(tmp_path, database_url, sink.port, **kwargs)  # type: ignore[arg-type]
+        return App.build(config, clock=clock)
+    yield build
+
+
+@pytest.fixture
+async def app(make_app: Callable[..., App]) -> AsyncIterator[App]:
+    async with running(make_app()) as instance:
+        yield instance
+
+
+class running:
+    """Run the daemon in the test's loop; stop it gracefully on exit."""
+
+    def __init__(self, instance: App) -> None:
+        self.app = instance
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> App:
+        self.task = asyncio.create_task(self.app.run())
+        started = asyncio.create_task(self.app.started.wait())
+        await asyncio.wait({self.task, started}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if self.task.done():
+            self.task.result()
+        return self.app
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.app.stop()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 30)
+
+
+async def settle(app: App, timeout: float = 10.0) -> None:
+    """Wait until every stored message is processed and every due outbox row is handled."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        async with app.ctx.db.reading() as session:
+            pending_in = await session.scalar(
+                select(func.count()).select_from(Inbound).where(Inbound.state == "pending"))
+            due_out = await session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.state == "pending", Outbox.next_attempt_at <= app.ctx.clock.now()))
+        if not pending_in and not due_out:
+            return
+        app.inbound_ready.set()
+        app.outbox_ready.set()
+        await asyncio.sleep(0.02)
+    raise AssertionError("mailgate did not settle")

@@ -1,0 +1,34 @@
+"""Build and send customer mail the way a mail program would."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from mailgate.app import App
+
+
+def mail(sender: str = "Carol Customer <carol@customer.example>", to: str = "support@example.com",
+         subject: str = "Printer broken", body: str = "My printer is on fire.\n",
+         **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = headers.pop("message_id", None) or make_msgid(domain="customer.example")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+async def send(app: App, msg: EmailMessage | bytes, mail_from: str = "carol@customer.example",
+               rcpts: list[str] | None = None) -> tuple[dict[str, object], str]:
+    """Send over SMTP to mailgate's receiver; return aiosmtplib's (errors, reply)."""
+    if rcpts is None:
+        rcpts = ["support@example.com"]
+    data = msg if isinstance(msg, bytes) else msg.as_bytes()
+    return await aiosmtplib.send(data, sender=mail_from, recipients=rcpts, hostname="127.0.0.1",
+                                 port=app.smtp_port, start_tls=False, use_tls=False)  # type: ignore[return-value]
