@@ -30,5 +30,6 @@ async def send(app: App, msg: EmailMessage | bytes, mail_from: str = "carol@cust
     if rcpts is None:
         rcpts = ["support@example.com"]
     data = msg if isinstance(msg, bytes) else msg.as_bytes()
-    return await aiosmtplib.send(data, sender=mail_from, recipients=rcpts, hostname="127.0.0.1",
-                                 port=app.smtp_port, start_tls=False, use_tls=False)  # type: ignore[return-value]
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port, start_tls=False, use_tls=False)
+    async with client:
+        return await client.sendmail(mail_from, rcpts, data)  # type: ignore[return-value]

@@ -1,0 +1,142 @@
+"""Loop and storm protection through the running daemon (RELIABILITY rows 25-33)."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from sqlalchemy import select
+
+from mailgate.app import App
+from mailgate.services import quarantine, tickets
+from mailgate.storage.models import Inbound
+from tests.conftest import settle
+from tests.fakes import SmtpSink
+from tests.mailer import mail, send
+
+
+async def _open_case(app: App, sink: SmtpSink) -> EmailMessage:
+    await send(app, mail())
+    await settle(app)
+    return sink.received[0].message
+
+
+async def _inbound_states(app: App) -> list[tuple[str, str]]:
+    async with app.ctx.db.reading() as session:
+        rows = await session.execute(select(Inbound.state, Inbound.reason).order_by(Inbound.id))
+        return [(s, r) for s, r in rows]
+
+
+async def test_out_of_office_answering_our_auto_response_is_recorded_without_reply(
+        app: App, sink: SmtpSink) -> None:
+    ours = await _open_case(app, sink)
+    ooo = mail(subject=f"Automatic reply: {ours['Subject']}", body="I am away until Monday.\n",
+               Auto_Submitted="auto-replied", In_Reply_To=ours["Message-ID"])
+    await send(app, ooo)
+    await settle(app)
+    shown = await tickets.show_ticket(app.ctx, 1)
+    assert [m["disposition"] for m in shown["messages"] if m["kind"] == "inbound"] == [
+        "personal", "auto_reply"]
+    assert shown["status"] == "received"
+    assert len(sink.received) == 1
+
+
+async def test_vacation_reply_without_rfc3834_headers_is_recognised(app: App, sink: SmtpSink) -> None:
+    ours = await _open_case(app, sink)
+    await send(app, mail(subject=f"Out of Office: {ours['Subject']}", body="Back soon\n",
+                         References=ours["Message-ID"]))
+    await settle(app)
+    assert len(sink.received) == 1
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+
+
+async def test_unmatched_auto_reply_is_quarantined_not_a_case(app: App, sink: SmtpSink) -> None:
+    await send(app, mail(subject="Auto: on leave", Auto_Submitted="auto-replied"))
+    await settle(app)
+    assert await tickets.list_tickets(app.ctx, tickets.TicketFilter()) == []
+    [entry] = await quarantine.list_quarantine(app.ctx)
+    assert entry["reason"].startswith("auto-reply")
+    assert sink.received == []
+
+
+async def test_mail_from_our_own_address_is_quarantined(app: App, sink: SmtpSink) -> None:
+    await send(app, mail(sender="Example Support <support@example.com>"), mail_from="support@example.com")
+    await settle(app)
+    assert await tickets.list_tickets(app.ctx, tickets.TicketFilter()) == []
+    assert (await _inbound_states(app))[0][1].startswith("loop")
+    assert sink.received == []
+
+
+async def test_our_auto_response_fed_back_in_is_a_loop(app: App, sink: SmtpSink) -> None:
+    await _open_case(app, sink)
+    await send(app, sink.received[0].data, mail_from="")
+    await settle(app)
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+    assert (await _inbound_states(app))[-1] == ("quarantined", "loop: mail from this gateway")
+    assert len(sink.received) == 1
+
+
+def _dsn(original: EmailMessage, status: str, action: str) -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\n"
+        "To: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n"
+        f"Final-Recipient: rfc822; carol@customer.example\r\nAction: {action}\r\nStatus: {status}\r\n"
+        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original['Message-ID']}\r\nSubject: {original['Subject']}\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+async def test_bounce_of_our_mail_is_stored_on_the_case_never_answered(app: App, sink: SmtpSink) -> None:
+    ours = await _open_case(app, sink)
+    await send(app, _dsn(ours, "5.1.1", "failed"), mail_from="")
+    await send(app, _dsn(ours, "4.4.7", "delayed").replace(b"dsn-1", b"dsn-2"), mail_from="")
+    await settle(app)
+    shown = await tickets.show_ticket(app.ctx, 1)
+    assert [m["disposition"] for m in shown["messages"] if m["kind"] == "inbound"] == [
+        "personal", "bounce", "bounce"]
+    assert len(sink.received) == 1
+    assert shown["status"] == "received"
+
+
+async def test_bounce_referring_to_nothing_is_quarantined(app: App, sink: SmtpSink) -> None:
+    stranger = mail(message_id="<unknown@elsewhere.example>")
+    await send(app, _dsn(stranger, "5.1.1", "failed"), mail_from="")
+    await settle(app)
+    assert await tickets.list_tickets(app.ctx, tickets.TicketFilter()) == []
+    [entry] = await quarantine.list_quarantine(app.ctx)
+    assert entry["reason"].startswith("bounce")
+
+
+async def test_newsletter_makes_a_case_without_auto_response(app: App, sink: SmtpSink) -> None:
+    await send(app, mail(sender="news@shop.example", subject="Our November deals", Precedence="bulk",
+                         List_Id="<deals.shop.example>", List_Unsubscribe="<mailto:u@shop.example>"),
+               mail_from="bounces@shop.example")
+    await settle(app)
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+    assert sink.received == []
+
+
+async def test_null_return_path_is_never_answered(app: App, sink: SmtpSink) -> None:
+    await send(app, mail(subject="Hello from a robot"), mail_from="")
+    await settle(app)
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+    assert sink.received == []
+
+
+async def test_a_storm_from_one_sender_is_all_stored_and_answered_at_most_the_cap(
+        app: App, sink: SmtpSink) -> None:
+    for i in range(60):
+        await send(app, mail(subject=f"Spam {i}", body=f"number {i}\n"))
+    await settle(app, timeout=60)
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 60
+    assert len(sink.received) == 3
+
+
+async def test_forged_mailgate_control_headers_have_no_effect(app: App, sink: SmtpSink) -> None:
+    await send(app, mail(X_Mailgate_Loop="guess", X_Mailgate_Queue="vip", X_Mailgate_Approved="yes"))
+    await settle(app)
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+    assert len(sink.received) == 1

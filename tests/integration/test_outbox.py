@@ -1,0 +1,98 @@
+"""The outbox against a scripted relay: retry on 4xx, give up on 5xx, survive a lost 250."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mailgate.app import App
+from mailgate.services import outgoing
+from tests.conftest import running, settle
+from tests.fakes import FrozenClock, SmtpSink
+from tests.mailer import mail, send
+
+
+async def _rows(app: App) -> list[dict[str, object]]:
+    return await outgoing.outbox_rows(app.ctx, None)
+
+
+async def test_451_then_250_is_retried_and_sent_once(app: App, sink: SmtpSink, clock: FrozenClock) -> None:
+    sink.rcpt_replies = ["451 4.3.0 try later"]
+    await send(app, mail())
+    await settle(app)
+    [row] = await _rows(app)
+    assert (row["state"], row["attempts"]) == ("pending", 1)
+    assert "451" in str(row["last_error"])
+    assert sink.received == []
+
+    clock.advance(minutes=2)
+    await settle(app)
+    [row] = await _rows(app)
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    assert len(sink.received) == 1
+    assert sink.received[0].message["Message-ID"].strip("<>") == row["message_id"]
+
+
+async def test_550_fails_permanently_without_retry(app: App, sink: SmtpSink, clock: FrozenClock) -> None:
+    sink.rcpt_replies = ["550 5.1.1 no such user"]
+    await send(app, mail())
+    await settle(app)
+    clock.advance(hours=2)
+    await settle(app)
+    [row] = await _rows(app)
+    assert (row["state"], row["attempts"]) == ("failed", 1)
+    assert "550" in str(row["last_error"])
+    assert sink.received == []
+
+
+async def test_lost_250_resends_with_the_same_message_id(app: App, sink: SmtpSink,
+                                                         clock: FrozenClock) -> None:
+    sink.drop_next_data = 1
+    await send(app, mail())
+    await settle(app)
+    [row] = await _rows(app)
+    assert row["state"] == "pending"
+    clock.advance(minutes=2)
+    await settle(app)
+    [row] = await _rows(app)
+    assert row["state"] == "sent"
+    # At-least-once: the relay holds two copies with one Message-ID, which the recipient dedupes.
+    ids = {r.message["Message-ID"] for r in sink.received}
+    assert len(sink.received) == 2 and len(ids) == 1
+
+
+async def test_relay_down_keeps_mail_pending_then_sends_all(make_app: Callable[..., App], sink: SmtpSink,
+                                                           clock: FrozenClock) -> None:
+    real_port = sink.port
+    sink.port = 1  # nothing listens there: connection refused
+    app = make_app()
+    sink.port = real_port
+    async with running(app):
+        for i in range(3):
+            await send(app, mail(subject=f"Question {i}", sender=f"c{i}@customer.example"),
+                       mail_from=f"c{i}@customer.example")
+        await settle(app)
+        rows = await _rows(app)
+        assert [r["state"] for r in rows] == ["pending"] * 3
+        assert all("Connect" in str(r["last_error"]) or "refused" in str(r["last_error"]).lower()
+                   for r in rows)
+    # Relay fixed (config now points at the sink): every queued mail goes out exactly once.
+    fixed = make_app()
+    async with running(fixed):
+        clock.advance(minutes=5)
+        await settle(fixed)
+        assert [r["state"] for r in await _rows(fixed)] == ["sent"] * 3
+    assert sorted(r.rcpt_tos[0] for r in sink.received) == [
+        "c0@customer.example", "c1@customer.example", "c2@customer.example"]
+
+
+async def test_crlf_in_customer_subject_never_reaches_outbound_headers(app: App, sink: SmtpSink) -> None:
+    raw = (b"From: carol@customer.example\r\nTo: support@example.com\r\n"
+           b"Subject: A =?UTF-8?Q?=0D=0A?=Bcc: x@evil.example\r\nMessage-ID: <inj@customer.example>\r\n\r\nhi\r\n")
+    await send(app, raw)
+    await settle(app)
+    [received] = sink.received
+    assert received.rcpt_tos == ["carol@customer.example"]
+    assert received.message["Bcc"] is None
+    head = received.data.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
+    assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))

@@ -1,0 +1,135 @@
+"""The built-in SMTP/LMTP receiver: who may send to what, size limits, durability, smuggling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiosmtplib
+import pytest
+from sqlalchemy import func, select
+
+from mailgate.app import App
+from mailgate.storage.models import Inbound, Ticket
+from tests.conftest import running, settle
+from tests.fakes import SmtpSink
+from tests.mailer import mail, send
+
+
+async def _count(app: App, model: type[object]) -> int:
+    async with app.ctx.db.reading() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_unknown_recipient_is_refused_at_rcpt(app: App) -> None:
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as info:
+        await send(app, mail(to="nobody@example.com"), rcpts=["nobody@example.com"])
+    assert info.value.recipients[0].code == 550
+    assert await _count(app, Inbound) == 0
+
+
+async def test_subaddress_of_a_supervised_mailbox_is_accepted(app: App) -> None:
+    await send(app, mail(to="support+status@example.com"), rcpts=["support+status@example.com"])
+    await settle(app)
+    assert await _count(app, Ticket) == 1
+
+
+async def test_oversized_message_gets_552_and_is_not_stored(make_app: Callable[..., App]) -> None:
+    async with running(make_app(max_size="10KB")) as app:
+        big = mail(body="x" * 70 + "\n" * 1 + ("y" * 70 + "\n") * 300)
+        with pytest.raises(aiosmtplib.SMTPResponseException) as info:
+            await send(app, big)
+        assert info.value.code == 552
+        assert await _count(app, Inbound) == 0
+
+
+async def test_database_failure_answers_451_never_250(app: App, sink: SmtpSink) -> None:
+    async with app.ctx.db.unit_of_work() as session:
+        await session.execute(Inbound.__table__.delete())
+    # Make the inbound table unwritable: drop it behind the daemon's back.
+    async with app.ctx.db.engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(app, mail())
+    assert info.value.code == 451
+    async with app.ctx.db.engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
+    # The client retries, as MTAs do, and now it is stored.
+    await send(app, mail(message_id="<retry@customer.example>"))
+    await settle(app)
+    assert await _count(app, Ticket) == 1
+
+
+async def test_redelivery_of_the_same_message_creates_nothing_new(app: App, sink: SmtpSink) -> None:
+    msg = mail()
+    for _ in range(3):
+        await send(app, msg)
+    await settle(app)
+    assert await _count(app, Inbound) == 1
+    assert await _count(app, Ticket) == 1
+    assert len(sink.received) == 1
+
+
+async def test_long_lines_are_accepted_not_bounced(app: App) -> None:
+    await send(app, mail(body="word " * 1000 + "\n"))
+    await settle(app)
+    assert await _count(app, Ticket) == 1
+
+
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    """Read one whole (possibly multi-line) SMTP reply; b'' if none comes within 2 s."""
+    try:
+        while (line := await asyncio.wait_for(reader.readline(), 2))[3:4] == b"-":
+            pass
+    except TimeoutError:
+        return b""
+    return line
+
+
+async def _raw_session(port: int, script: list[bytes]) -> list[bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    replies = [await _reply(reader)]
+    for chunk in script:
+        writer.write(chunk)
+        await writer.drain()
+        replies.append(await _reply(reader))
+    writer.write(b"QUIT\r\n")
+    await _reply(reader)
+    writer.close()
+    return replies
+
+
+async def test_bare_lf_dot_does_not_smuggle_a_second_message(app: App) -> None:
+    # RELIABILITY row 23: '<LF>.<LF>' / '<LF>.<CR><LF>' must not end DATA.
+    smuggled = (b"From: carol@customer.example\r\nTo: support@example.com\r\nSubject: one\r\n\r\n"
+                b"first\n.\r\nMAIL FROM:<mallory@evil.example>\r\nRCPT TO:<support@example.com>\r\n"
+                b"DATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n")
+    replies = await _raw_session(app.smtp_port, [
+        b"EHLO x\r\n", b"MAIL FROM:<carol@customer.example>\r\n", b"RCPT TO:<support@example.com>\r\n",
+        b"DATA\r\n", smuggled])
+    assert replies[-1].startswith(b"250")
+    await settle(app)
+    async with app.ctx.db.reading() as session:
+        subjects = list(await session.scalars(select(Ticket.subject)))
+    assert subjects == ["one"]
+
+
+async def test_lmtp_answers_once_per_recipient(make_app: Callable[..., App]) -> None:
+    async with running(make_app(protocol="lmtp")) as app:
+        msg = mail(to="support@example.com, billing@example.com").as_bytes()
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.smtp_port)
+        await reader.readline()
+        writer.write(b"LHLO client\r\n")
+        while not (line := await reader.readline()).startswith(b"250 "):
+            pass
+        for cmd in (b"MAIL FROM:<carol@customer.example>\r\n", b"RCPT TO:<support@example.com>\r\n",
+                    b"RCPT TO:<billing@example.com>\r\n", b"DATA\r\n"):
+            writer.write(cmd)
+            assert (await reader.readline())[:1] in (b"2", b"3")
+        writer.write(msg.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n") + b"\r\n.\r\n")
+        replies = [await asyncio.wait_for(reader.readline(), 5) for _ in range(2)]
+        writer.write(b"QUIT\r\n")
+        writer.close()
+        assert [r[:3] for r in replies] == [b"250", b"250"]
+        await settle(app)
+        assert await _count(app, Ticket) == 1
