@@ -163,10 +163,10 @@ class running:
         await asyncio.wait_for(self.task, 30)
 
 
-async def settle(app: App, timeout: float = 10.0) -> None:
+async def settle(app: App, seconds: float = 10.0) -> None:
     """Wait until every stored message is processed and every due outbox row is handled."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while loop.time() < deadline:
         async with app.ctx.db.reading() as session:
             pending_in = await session.scalar(

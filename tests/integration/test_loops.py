@@ -130,7 +130,7 @@ async def test_a_storm_from_one_sender_is_all_stored_and_answered_at_most_the_ca
         app: App, sink: SmtpSink) -> None:
     for i in range(60):
         await send(app, mail(subject=f"Spam {i}", body=f"number {i}\n"))
-    await settle(app, timeout=60)
+    await settle(app, seconds=60)
     assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 60
     assert len(sink.received) == 3
 

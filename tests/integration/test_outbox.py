@@ -87,7 +87,8 @@ async def test_relay_down_keeps_mail_pending_then_sends_all(make_app: Callable[.
 
 async def test_crlf_in_customer_subject_never_reaches_outbound_headers(app: App, sink: SmtpSink) -> None:
     raw = (b"From: carol@customer.example\r\nTo: support@example.com\r\n"
-           b"Subject: A =?UTF-8?Q?=0D=0A?=Bcc: x@evil.example\r\nMessage-ID: <inj@customer.example>\r\n\r\nhi\r\n")
+           b"Subject: A =?UTF-8?Q?=0D=0A?=Bcc: x@evil.example\r\n"
+           b"Message-ID: <inj@customer.example>\r\n\r\nhi\r\n")
     await send(app, raw)
     await settle(app)
     [received] = sink.received

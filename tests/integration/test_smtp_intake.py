@@ -120,7 +120,7 @@ async def test_lmtp_answers_once_per_recipient(make_app: Callable[..., App]) -> 
         reader, writer = await asyncio.open_connection("127.0.0.1", app.smtp_port)
         await reader.readline()
         writer.write(b"LHLO client\r\n")
-        while not (line := await reader.readline()).startswith(b"250 "):
+        while not (await reader.readline()).startswith(b"250 "):
             pass
         for cmd in (b"MAIL FROM:<carol@customer.example>\r\n", b"RCPT TO:<support@example.com>\r\n",
                     b"RCPT TO:<billing@example.com>\r\n", b"DATA\r\n"):
