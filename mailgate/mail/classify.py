@@ -35,10 +35,13 @@ _AUTO_SUBJECT: Final = re.compile(
 _BOUNCE_SUBJECT: Final = re.compile(
     r"(?:undeliver|delivery (?:status notification|failure|has failed)|returned mail|"
     r"mail delivery failed|failure notice|delivery notification|nondeliverable|"
-    r"non-delivery|unzustellbar|could not be delivered)",
+    r"non-delivery|unzustellbar|could not be delivered|mail failure|message .{0,40}delayed|"
+    r"warning: message|delivery (?:delay|problem))",
     re.IGNORECASE,
 )
-_DAEMON: Final = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+_DAEMON: Final = re.compile(r"^(?:mailer-daemon|post_?master|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+#: multipart/report kinds that are delivery or abuse reports (RFC 3464, RFC 5965).
+_REPORTS: Final = ("delivery-status", "feedback-report")
 _NOREPLY: Final = re.compile(r"^(?:no-?reply|do-?not-?reply|noreply-[^@]*|bounces?)(?:[+-][^@]*)?@", re.I)
 
 
@@ -75,12 +78,16 @@ def _is_bounce(mail: ParsedMail) -> bool:
     if mail.bounce is not None:
         return True
     ctype = mail.header("content-type").lower()
-    if "report-type=delivery-status" in ctype or mail.header("x-failed-recipients"):
+    if any(f"report-type={kind}" in ctype.replace('"', "") for kind in _REPORTS):
+        return True
+    if mail.header("x-failed-recipients"):
         return True
     sender = mail.sender.addr if mail.sender else ""
-    null_path = mail.header("return-path").strip() in ("<>", "")  and "return-path" in dict(mail.headers)
+    null_path = mail.header("return-path").strip() == "<>"
     from_daemon = bool(_DAEMON.match(sender))
-    return (from_daemon or null_path) and bool(_BOUNCE_SUBJECT.search(mail.subject))
+    if from_daemon and null_path:
+        return True
+    return (from_daemon or null_path or not sender) and bool(_BOUNCE_SUBJECT.search(mail.subject))
 
 
 def _is_bulk(mail: ParsedMail) -> bool:

@@ -45,6 +45,12 @@ def decode_value(value: str | Header | None) -> str:
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "=?" not in text:
         return one_line(text)
+    decoded = _decode_words(text)
+    # A word that decodes to nothing (broken base64) would blank the subject: keep the raw text.
+    return decoded if decoded else one_line(text)
+
+
+def _decode_words(text: str) -> str:
     try:
         parts = decode_header(text)
         return one_line(str(make_header(parts)))

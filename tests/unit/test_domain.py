@@ -1,0 +1,79 @@
+"""domain: the status transition table, intake decisions and the auto-response policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
+from mailgate.domain.intake import Action, CaseView, decide
+from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
+from mailgate.errors import TransitionError
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+WINDOW = timedelta(days=14)
+
+
+def test_every_category_is_reachable_and_has_a_default_status() -> None:
+    reachable = {Category.NEW} | set(TRANSITIONS.values())
+    assert reachable == set(Category)
+    assert {c for _, c in DEFAULT_STATUSES} == set(Category)
+
+
+@pytest.mark.parametrize(("state", "event"), list(TRANSITIONS))
+def test_table_entries_are_what_next_category_returns(state: Category, event: Event) -> None:
+    assert next_category(state, event) is TRANSITIONS[state, event]
+
+
+def test_spec_transitions() -> None:
+    assert next_category(Category.NEW, Event.CLAIMED) is Category.IN_PROGRESS
+    assert next_category(Category.IN_PROGRESS, Event.OPERATOR_REPLIED) is Category.WAITING_CUSTOMER
+    assert next_category(Category.WAITING_CUSTOMER, Event.CUSTOMER_REPLIED) is Category.IN_PROGRESS
+    assert next_category(Category.IN_PROGRESS, Event.CONSULTED) is Category.UNDER_CONSULTATION
+    assert next_category(Category.UNDER_CONSULTATION, Event.ANSWER_RECEIVED) is Category.IN_PROGRESS
+    assert next_category(Category.CLOSED, Event.CUSTOMER_REPLIED_UNOWNED) is Category.NEW
+    with pytest.raises(TransitionError):
+        next_category(Category.CLOSED, Event.CLAIMED)
+
+
+def case(category: Category, closed_days_ago: int | None = None) -> CaseView:
+    closed = NOW - timedelta(days=closed_days_ago) if closed_days_ago is not None else None
+    return CaseView(1, category, False, closed)
+
+
+@pytest.mark.parametrize(("kind", "view", "action"), [
+    ("personal", None, Action.NEW_CASE),
+    ("auto_generated", None, Action.NEW_CASE),
+    ("personal", case(Category.NEW), Action.APPEND),
+    ("personal", case(Category.CLOSED, 3), Action.APPEND),
+    ("personal", case(Category.CLOSED, 15), Action.NEW_LINKED),
+    ("auto_reply", case(Category.NEW), Action.RECORD),
+    ("bounce", case(Category.WAITING_CUSTOMER), Action.RECORD),
+    ("auto_generated", case(Category.NEW), Action.RECORD),
+    ("auto_reply", None, Action.QUARANTINE),
+    ("bounce", None, Action.QUARANTINE),
+    ("loop", case(Category.NEW), Action.QUARANTINE),
+])
+def test_intake_decisions(kind: str, view: CaseView | None, action: Action) -> None:
+    assert decide(kind, view, NOW, WINDOW).action is action
+
+
+def facts(**changes: object) -> AutoResponseFacts:
+    base = dict(disposition="personal", sender_trusted=True, null_return_path=False, new_case=True,
+                already_answered_case=False, sent_today=0, daily_limit=5)
+    base.update(changes)
+    return AutoResponseFacts(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("change", [
+    {"disposition": "auto_reply"}, {"disposition": "bounce"}, {"disposition": "auto_generated"},
+    {"sender_trusted": False}, {"null_return_path": True}, {"new_case": False},
+    {"already_answered_case": True}, {"sent_today": 5},
+])
+def test_auto_response_is_suppressed(change: dict[str, object]) -> None:
+    assert should_auto_respond(facts(**change))[0] is False
+
+
+def test_auto_response_to_a_person_on_a_new_case() -> None:
+    assert should_auto_respond(facts()) == (True, "new case")
