@@ -77,7 +77,7 @@ def test_dotenv_beside_the_config_supplies_secrets(tmp_path: Path) -> None:
 
 
 def test_smtp_out_needs_a_host(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="smtp_out.host"):
+    with pytest.raises(ConfigError, match=r"smtp_out\.host"):
         load_config(write(tmp_path, GOOD + "\n[smtp_out]\nport = 25\n"), ENV)
 
 

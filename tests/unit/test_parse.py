@@ -14,7 +14,8 @@ def msg(headers: str, body: str = "hello\r\n") -> bytes:
     return (headers.strip().replace("\n", "\r\n") + "\r\n\r\n" + body).encode("utf-8", "surrogateescape")
 
 
-BASIC = "From: Carol <carol@customer.example>\nTo: support@example.com\nSubject: Hi\nMessage-ID: <a@b.example>"
+BASIC = ("From: Carol <carol@customer.example>\nTo: support@example.com\nSubject: Hi\n"
+         "Message-ID: <a@b.example>")
 
 
 def test_basic_fields() -> None:
@@ -178,7 +179,8 @@ def test_delivery_status_notification_facts() -> None:
     body = ("--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--B\r\n"
             "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
             "Final-Recipient: rfc822; carol@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-            "--B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <orig@example.com>\r\nSubject: x\r\n\r\nbody\r\n"
+            "--B\r\nContent-Type: message/rfc822\r\n\r\n"
+            "Message-ID: <orig@example.com>\r\nSubject: x\r\n\r\nbody\r\n"
             "--B--\r\n")
     p = parse(msg(BASIC + "\nContent-Type: multipart/report; report-type=delivery-status; boundary=B", body))
     assert p.bounce is not None
