@@ -1,9 +1,10 @@
 """Composition root: builds every service from the config and runs the daemon's lifecycle.
 
 Runtime: one process, one event loop. The SMTP/LMTP server stores mail through the inbox; the
-processor turns stored rows into cases; the outbox drainer sends what they caused; the scheduler
-sweeps periodically so nothing waits on a lost wake-up. Stop order: intake → the message in hand →
-a bounded outbox drain → scheduler → database.
+processor turns stored rows into cases; the outbox drainer sends what they caused. Each loop is
+woken by an event after a commit in this process, and also polls the database (cheap indexed
+queries), so rows written by another process (the CLI, a second daemon) are picked up too.
+Stop order: intake → the message in hand → a bounded outbox drain → database.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from mailgate.intake.inbox import Inbox
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
-from mailgate.scheduler import Scheduler
 from mailgate.services.context import Context
 from mailgate.services.delivery import drain_outbox
 from mailgate.services.process import process_inbound
@@ -29,7 +29,8 @@ from mailgate.storage import migrate, repos
 from mailgate.storage.db import Database
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 15.0
+INBOUND_POLL_SECONDS = 5.0
+OUTBOX_POLL_SECONDS = 1.0
 DRAIN_ON_STOP_SECONDS = 10.0
 
 
@@ -86,8 +87,6 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         await self.start_intake()
-        scheduler = Scheduler(SWEEP_SECONDS, self.inbound_ready.set, self.outbox_ready.set)
-        scheduler.start()
         self.inbound_ready.set()
         self.outbox_ready.set()
         log.info("mailgate_started smtp=%s", self.ctx.config.smtp_in.listen)
@@ -97,7 +96,6 @@ class App:
                 tasks.create_task(self._processor())
                 tasks.create_task(self._drainer())
         finally:
-            scheduler.shutdown()
             await self.ctx.db.dispose()
             log.info("mailgate_stopped")
 
@@ -131,13 +129,13 @@ class App:
 
     async def _processor(self) -> None:
         while not self.stopping.is_set():
-            await _wait(self.inbound_ready, SWEEP_SECONDS)
+            await _wait(self.inbound_ready, INBOUND_POLL_SECONDS)
             self.inbound_ready.clear()
             await self._guarded("processor", self.process_pending())
 
     async def _drainer(self) -> None:
         while not self.stopping.is_set():
-            await _wait(self.outbox_ready, SWEEP_SECONDS)
+            await _wait(self.outbox_ready, OUTBOX_POLL_SECONDS)
             self.outbox_ready.clear()
             await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
         with contextlib.suppress(TimeoutError):

@@ -20,6 +20,7 @@ from mailgate.errors import ConfigError, MailgateError
 from mailgate.intake.inbox import RawMessage
 from mailgate.services import explain, outgoing, quarantine, tickets
 from mailgate.storage import migrate
+from mailgate.storage.db import DB_ERRORS
 
 T = TypeVar("T")
 EX_TEMPFAIL = 75
@@ -72,6 +73,9 @@ class _Group(click.Group):
             sys.exit(2)
         except MailgateError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except DB_ERRORS as exc:
+            click.echo(f"error: database: {str(exc).splitlines()[0][:300]}", err=True)
             sys.exit(1)
 
 
@@ -155,8 +159,8 @@ def deliver(obj: dict[str, Any], mailbox: str) -> None:
 
     try:
         _run(_with_ctx(obj, work))
-    except (MailgateError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (MailgateError, *DB_ERRORS) as exc:
+        click.echo(f"error: not stored: {str(exc).splitlines()[0][:300]}", err=True)
         sys.exit(EX_TEMPFAIL)
 
 

@@ -32,8 +32,13 @@ def raw_messages() -> Iterator[tuple[str, bytes]]:
             if role == "messages":
                 yield f"{corpus}/{rel}", path.read_bytes()
             elif role == "mbox":
-                for i, msg in enumerate(mailbox.mbox(path, create=False)):
-                    yield f"{corpus}/{rel}#{i}", msg.as_bytes(unixfrom=False)
+                box = mailbox.mbox(path, create=False)
+                try:
+                    members = [m.as_bytes(unixfrom=False) for m in box]
+                finally:
+                    box.close()
+                for i, data in enumerate(members):
+                    yield f"{corpus}/{rel}#{i}", data
 
 
 def available() -> bool:
