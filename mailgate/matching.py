@@ -1,6 +1,7 @@
 """Which case an inbound message belongs to: signed token, then thread references, then subject tag.
 
-Pure apart from the ``ThreadLookup`` port, which the storage layer satisfies structurally.
+Pure apart from the ``ThreadLookup`` port, which the storage layer satisfies structurally
+(called inside the caller's unit of work).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from mailgate.mail.parse import ParsedMail
 
 
 class ThreadLookup(Protocol):
-    async def case_for_message_ids(self, ids: Sequence[str]) -> int | None: ...
+    def case_for_message_ids(self, ids: Sequence[str]) -> int | None: ...
 
-    async def participants(self, case_id: int) -> frozenset[str] | None:
+    def participants(self, case_id: int) -> frozenset[str] | None:
         """Addresses that may thread onto the case by its subject tag (None: no such case)."""
         ...
 
@@ -51,7 +52,7 @@ def recipient_tokens(mail: ParsedMail, recipients: Sequence[str], ctx: MatchCont
     return found
 
 
-async def match(
+def match(
     mail: ParsedMail, recipients: Sequence[str], lookup: ThreadLookup, ctx: MatchContext
 ) -> TicketMatch:
     """Find the case ``mail`` threads onto, in SPEC §3 order."""
@@ -63,13 +64,13 @@ async def match(
         token = tokens.from_message_id(mid, ctx.secret, ctx.domain)
         if token is not None:
             return TicketMatch(token.case_id, "reference", token)
-    case_id = await lookup.case_for_message_ids(ids) if ids else None
+    case_id = lookup.case_for_message_ids(ids) if ids else None
     if case_id is not None:
         return TicketMatch(case_id, "reference")
     tag = find_tag(mail.subject, ctx.tag)
     if tag is None:
         return TicketMatch(None, "none")
-    people = await lookup.participants(tag)
+    people = lookup.participants(tag)
     if people is not None and mail.sender_trusted and mail.sender is not None \
             and mail.sender.addr in people:
         return TicketMatch(tag, "tag")

@@ -7,12 +7,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from mailgate.app import App
 from mailgate.config import Config, load_config
@@ -163,16 +166,20 @@ class running:
         await asyncio.wait_for(self.task, 30)
 
 
+def _queues(session: Session, now: datetime) -> tuple[int, int]:
+    pending_in = session.scalar(
+        select(func.count()).select_from(Inbound).where(Inbound.state == "pending"))
+    due_out = session.scalar(select(func.count()).select_from(Outbox).where(
+        Outbox.state == "pending", Outbox.next_attempt_at <= now))
+    return int(pending_in or 0), int(due_out or 0)
+
+
 async def settle(app: App, seconds: float = 10.0) -> None:
     """Wait until every stored message is processed and every due outbox row is handled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while loop.time() < deadline:
-        async with app.ctx.db.reading() as session:
-            pending_in = await session.scalar(
-                select(func.count()).select_from(Inbound).where(Inbound.state == "pending"))
-            due_out = await session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.state == "pending", Outbox.next_attempt_at <= app.ctx.clock.now()))
+        pending_in, due_out = await app.ctx.db.run(partial(_queues, now=app.ctx.clock.now()))
         if not pending_in and not due_out:
             return
         app.inbound_ready.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,7 +44,8 @@ class Receipt:
 class Inbox:
     """Stores raw messages and wakes the processor after each commit."""
 
-    def __init__(self, db: Database, clock: Clock, on_stored: Callable[[], None] = lambda: None,
+    def __init__(self, db: Database, clock: Clock,
+                 on_stored: Callable[[int, bytes], None] = lambda _id, _raw: None,
                  timeout: float = 30.0) -> None:
         self.db = db
         self.clock = clock
@@ -63,15 +65,15 @@ class Inbox:
             mailbox=message.mailbox, peer=message.peer[:100], raw=message.data,
             received_at=self.clock.now(),
         )
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.db.unit_of_work() as session:
-                    inbound_id, created = await repos.insert_inbound(session, row)
+                inbound_id, created = await self.db.run(lambda s: repos.insert_inbound(s, row))
         except (*DB_ERRORS, TimeoutError) as exc:
             log.error("intake_failed source=%s error=%s", message.source, type(exc).__name__)
             raise storage_failure(exc) from exc
-        log.info("intake_stored id=%s source=%s size=%s duplicate=%s",
-                 inbound_id, message.source, len(message.data), not created)
+        log.info("intake_stored id=%s source=%s size=%s duplicate=%s ms=%.2f", inbound_id,
+                 message.source, len(message.data), not created, (time.perf_counter() - started) * 1000)
         if created:
-            self.on_stored()
+            self.on_stored(inbound_id, message.data)
         return Receipt(inbound_id, created)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from mailgate.storage.models import Outbox
 
@@ -26,8 +26,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.9, 1.1))
 
 
-async def enqueue(
-    session: AsyncSession, *, ticket_id: int | None, mail_from: str, rcpt_to: Sequence[str],
+def enqueue(
+    session: Session, *, ticket_id: int | None, mail_from: str, rcpt_to: Sequence[str],
     subject: str, message_id: str, raw: bytes, now: datetime,
 ) -> Outbox:
     row = Outbox(
@@ -36,11 +36,11 @@ async def enqueue(
         created_at=now, last_error="",
     )
     session.add(row)
-    await session.flush()
+    session.flush()
     return row
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Outbox]:
+def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
     """Lease up to ``limit`` due rows to this sender."""
     query = (
         select(Outbox.id)
@@ -51,56 +51,55 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Ou
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list(await session.scalars(query))
+    ids = list(session.scalars(query))
     if not ids:
         return []
-    await session.execute(
+    session.execute(
         update(Outbox).where(Outbox.id.in_(ids)).values(lease_until=now + LEASE)
         .execution_options(synchronize_session=False)
     )
-    rows = await session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))
-    return list(rows)
+    return list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)))
 
 
-async def mark_sent(session: AsyncSession, row_id: int, now: datetime) -> None:
-    await session.execute(
+def mark_sent(session: Session, row_id: int, now: datetime) -> None:
+    session.execute(
         update(Outbox).where(Outbox.id == row_id)
         .values(state="sent", sent_at=now, lease_until=None, attempts=Outbox.attempts + 1, last_error="")
     )
 
 
-async def mark_retry(session: AsyncSession, row: Outbox, now: datetime, error: str) -> None:
-    attempts = row.attempts + 1
+def mark_retry(session: Session, row_id: int, attempts_before: int, now: datetime, error: str) -> None:
+    attempts = attempts_before + 1
     state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-    await session.execute(
-        update(Outbox).where(Outbox.id == row.id).values(
+    session.execute(
+        update(Outbox).where(Outbox.id == row_id).values(
             state=state, attempts=attempts, lease_until=None, last_error=error[:1000],
             next_attempt_at=now + backoff(attempts),
         )
     )
 
 
-async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
-    await session.execute(
+def mark_failed(session: Session, row_id: int, error: str) -> None:
+    session.execute(
         update(Outbox).where(Outbox.id == row_id)
         .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1, last_error=error[:1000])
     )
 
 
-async def retry_now(session: AsyncSession, row_id: int | None, now: datetime) -> int:
+def retry_now(session: Session, row_id: int | None, now: datetime) -> int:
     """Make failed (or all pending) rows due now; return how many."""
     stmt = update(Outbox).where(Outbox.state != "sent")
     if row_id is not None:
         stmt = stmt.where(Outbox.id == row_id)
-    result = await session.execute(
+    result = session.execute(
         stmt.values(state="pending", next_attempt_at=now, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def listing(session: AsyncSession, state: str | None = None) -> Sequence[Outbox]:
+def listing(session: Session, state: str | None = None) -> Sequence[Outbox]:
     query = select(Outbox).order_by(Outbox.id)
     if state:
         query = query.where(Outbox.state == state)
-    return (await session.scalars(query)).all()
+    return session.scalars(query).all()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
+
+from sqlalchemy.orm import Session
 
 from mailgate.errors import PermanentDeliveryError, TransientDeliveryError
 from mailgate.outbound import outbox
@@ -17,8 +20,7 @@ async def drain_outbox(ctx: Context, transport: MailTransport, batch: int = 50) 
     """Send every due row; return how many were sent. Failures are recorded, never raised."""
     sent = 0
     while True:
-        async with ctx.db.unit_of_work() as session:
-            rows = await outbox.claim_due(session, ctx.clock.now(), batch)
+        rows = await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch))
         if not rows:
             return sent
         sent += await _send_batch(ctx, transport, rows)
@@ -35,27 +37,31 @@ async def _send_batch(ctx: Context, transport: MailTransport, rows: list[Outbox]
     except TransientDeliveryError as exc:
         # The relay could not be reached at all: the whole batch goes back with backoff.
         log.warning("outbox_relay_unavailable error=%s", exc)
-        async with ctx.db.unit_of_work() as db:
-            for row in rows:
-                if row.id not in done:
-                    await outbox.mark_retry(db, row, ctx.clock.now(), str(exc))
+        left = [(r.id, r.attempts) for r in rows if r.id not in done]
+        now, error = ctx.clock.now(), str(exc)
+
+        def retry_all(s: Session) -> None:
+            for row_id, attempts in left:
+                outbox.mark_retry(s, row_id, attempts, now, error)
+
+        await ctx.db.run(retry_all)
     return sent
 
 
 async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:
+    now = ctx.clock.now()
     try:
         await session.send(row.mail_from, row.rcpt_to, row.raw)
     except PermanentDeliveryError as exc:
-        async with ctx.db.unit_of_work() as db:
-            await outbox.mark_failed(db, row.id, str(exc))
-        log.warning("outbox_failed id=%s error=%s", row.id, str(exc)[:120])
+        error = str(exc)
+        await ctx.db.run(lambda s: outbox.mark_failed(s, row.id, error))
+        log.warning("outbox_failed id=%s error=%s", row.id, error[:120])
         return 0
     except TransientDeliveryError as exc:
-        async with ctx.db.unit_of_work() as db:
-            await outbox.mark_retry(db, row, ctx.clock.now(), str(exc))
-        log.info("outbox_retry id=%s attempt=%s error=%s", row.id, row.attempts + 1, str(exc)[:120])
+        error = str(exc)
+        await ctx.db.run(lambda s: outbox.mark_retry(s, row.id, row.attempts, now, error))
+        log.info("outbox_retry id=%s attempt=%s error=%s", row.id, row.attempts + 1, error[:120])
         return 0
-    async with ctx.db.unit_of_work() as db:
-        await outbox.mark_sent(db, row.id, ctx.clock.now())
+    await ctx.db.run(lambda s: outbox.mark_sent(s, row.id, now))
     log.info("outbox_sent id=%s message_id=%s", row.id, row.message_id)
     return 1

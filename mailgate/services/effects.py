@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.mail import tokens
@@ -19,20 +19,20 @@ from mailgate.storage.models import MailMessage, Ticket
 log = logging.getLogger(__name__)
 
 
-async def apply_effects(session: AsyncSession, ctx: Context, effects: Iterable[Effect], now: datetime) -> int:
+def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now: datetime) -> int:
     """Carry out ``effects``; return how many outbound mails were queued."""
     queued = 0
     for effect in effects:
         if isinstance(effect, SendTemplate):
-            await _send(session, ctx, effect, now)
+            _send(session, ctx, effect, now)
             queued += 1
         else:
-            await _record(session, effect, now)
+            _record(session, effect, now)
     return queued
 
 
-async def _record(session: AsyncSession, effect: RecordEvent, now: datetime) -> None:
-    await repos.add_event(session, effect.case_id, now, effect.kind, effect.detail)
+def _record(session: Session, effect: RecordEvent, now: datetime) -> None:
+    repos.add_event(session, effect.case_id, now, effect.kind, effect.detail)
 
 
 def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
@@ -46,8 +46,8 @@ def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
     return "auto_response"
 
 
-async def _send(session: AsyncSession, ctx: Context, effect: SendTemplate, now: datetime) -> None:
-    ticket = await repos.get_ticket(session, effect.case_id)
+def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -> None:
+    ticket = repos.get_ticket(session, effect.case_id)
     if ticket is None:
         raise LookupError(f"case {effect.case_id} vanished")
     box = ctx.mailbox_for([], ticket.mailbox)
@@ -56,7 +56,7 @@ async def _send(session: AsyncSession, ctx: Context, effect: SendTemplate, now: 
         "subject": ticket.subject, "requester": ticket.requester, "mailbox": box.address,
         **effect.context,
     })
-    refs = effect.references or tuple(await repos.thread_ids(session, ticket.id))
+    refs = effect.references or tuple(repos.thread_ids(session, ticket.id))
     mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
                             ctx.config.message_id_domain)
     envelope = Envelope(
@@ -65,16 +65,16 @@ async def _send(session: AsyncSession, ctx: Context, effect: SendTemplate, now: 
         auto_submitted="auto-replied" if effect.auto else "", loop_marker=ctx.loop_marker,
     )
     raw = compose(envelope, rendered.subject, rendered.text, now)
-    row = await outbox.enqueue(
+    row = outbox.enqueue(
         session, ticket_id=ticket.id, mail_from="" if effect.auto else box.address,
         rcpt_to=effect.to, subject=rendered.subject, message_id=mid, raw=raw, now=now,
     )
-    await repos.add_message(session, MailMessage(
+    repos.add_message(session, MailMessage(
         ticket_id=ticket.id, kind="outbound", disposition=effect.template, outbox_id=row.id,
         message_id=mid, from_addr=box.address, to_addrs=list(effect.to), subject=rendered.subject,
         text=rendered.text, at=now,
     ))
     if effect.auto:
         for rcpt in effect.to:
-            await repos.record_auto_response(session, rcpt, ticket.id, now)
+            repos.record_auto_response(session, rcpt, ticket.id, now)
     log.info("outbox_queued id=%s case=%s template=%s", row.id, ticket.id, effect.template)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from mailgate.errors import ParseError
 from mailgate.services.context import Context
-from mailgate.services.process import analyse, parse_bounded
+from mailgate.services.process import Analysis, analyse, parse_bounded
 
 
 async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
@@ -16,9 +18,14 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
         mail = await parse_bounded(raw, ctx)
     except ParseError as exc:
         return {"action": "quarantine", "reason": str(exc)}
-    async with ctx.db.reading() as session:
-        facts = await analyse(session, ctx, mail, rcpts, ctx.clock.now())
-        await session.rollback()
+    now = ctx.clock.now()
+
+    def read_only(session: Session) -> Analysis:
+        facts = analyse(session, ctx, mail, rcpts, now)
+        session.rollback()
+        return facts
+
+    facts = await ctx.db.run(read_only)
     box = ctx.mailbox_for(rcpts)
     return {
         "message_id": mail.message_id,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
@@ -62,132 +62,137 @@ async def parse_bounded(raw: bytes, ctx: Context) -> ParsedMail:
         raise ParseError(f"parsing took longer than {PARSE_TIMEOUT:.0f}s") from None
 
 
-async def analyse(session: AsyncSession, ctx: Context, mail: ParsedMail, rcpts: Sequence[str],
-                  now: datetime) -> Analysis:
+def analyse(session: Session, ctx: Context, mail: ParsedMail, rcpts: Sequence[str],
+            now: datetime) -> Analysis:
     """Classify, match and decide, reading but not writing (also used by ``route --explain``)."""
     disposition = classify(mail, ctx.loop_marker, ctx.own_addresses)
-    found = await match(mail, rcpts, repos.SqlThreadLookup(session), ctx.match)
-    case = await _case_view(session, found.case_id)
+    found = match(mail, rcpts, repos.SqlThreadLookup(session), ctx.match)
+    case = _case_view(session, found.case_id)
     if found.case_id is not None and case is None:
         found = TicketMatch(None, "none", quoted_tag=found.case_id)
     decision = decide(disposition.value, case, now, ctx.config.gateway.reopen_window)
     return Analysis(mail, disposition, found, case, decision)
 
 
-async def _case_view(session: AsyncSession, case_id: int | None) -> CaseView | None:
-    if case_id is None:
-        return None
-    ticket = await repos.get_ticket(session, case_id)
+def _case_view(session: Session, case_id: int | None) -> CaseView | None:
+    ticket = repos.get_ticket(session, case_id) if case_id is not None else None
     if ticket is None:
         return None
-    status = (await repos.statuses(session))[ticket.status_id]
-    return CaseView(ticket.id, Category(status.category), ticket.owner_id is not None, ticket.closed_at)
+    category = Category(repos.status_of(session, ticket).category)
+    return CaseView(ticket.id, category, ticket.owner_id is not None, ticket.closed_at)
 
 
-async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
-    """Run one stored message through the pipeline; safe to call twice for the same row."""
-    async with ctx.db.reading() as session:
-        row = await repos.get_inbound(session, inbound_id)
-    if row is None or row.state != "pending":
-        return Outcome(inbound_id, "skipped")
+async def process_inbound(ctx: Context, inbound_id: int, raw: bytes | None = None) -> Outcome:
+    """Run one stored message through the pipeline; safe to call twice for the same row.
+
+    ``raw`` may be passed by a caller that still holds the bytes, saving a read.
+    """
+    if raw is None:
+        row = await ctx.db.run(lambda s: repos.get_inbound(s, inbound_id))
+        if row is None or row.state != "pending":
+            return Outcome(inbound_id, "skipped")
+        raw = row.raw
     try:
-        mail = await parse_bounded(row.raw, ctx)
+        mail = await parse_bounded(raw, ctx)
     except ParseError as exc:
         return await quarantine(ctx, inbound_id, str(exc))
+    now = ctx.clock.now()
     try:
-        return await _persist(ctx, row, mail)
-    except Exception as exc:
+        outcome = await ctx.db.run(lambda s: _persist(s, ctx, inbound_id, mail, now))
+    except Exception as exc:  # one bad message must never stop the queue
         log.exception("process_failed inbound=%s", inbound_id)
         return await quarantine(ctx, inbound_id, f"processing error: {type(exc).__name__}: {exc}"[:500])
+    log.info("inbound_processed id=%s state=%s case=%s reason=%s",
+             inbound_id, outcome.state, outcome.ticket_id, outcome.reason)
+    return outcome
 
 
 async def quarantine(ctx: Context, inbound_id: int, reason: str) -> Outcome:
-    async with ctx.db.unit_of_work() as session:
-        done = await repos.finish_inbound(session, inbound_id, "quarantined", ctx.clock.now(), reason)
+    now = ctx.clock.now()
+    done = await ctx.db.run(lambda s: repos.finish_inbound(s, inbound_id, "quarantined", now, reason))
     log.warning("inbound_quarantined id=%s reason=%s", inbound_id, reason.split(":")[0])
     return Outcome(inbound_id, "quarantined" if done else "skipped", reason=reason)
 
 
-async def _persist(ctx: Context, row: Inbound, mail: ParsedMail) -> Outcome:
-    now = ctx.clock.now()
-    async with ctx.db.unit_of_work() as session:
-        facts = await analyse(session, ctx, mail, row.rcpt_to, now)
-        if facts.decision.action is Action.QUARANTINE:
-            await repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
-            log.info("inbound_quarantined id=%s reason=%s", row.id, facts.decision.reason)
-            return Outcome(row.id, "quarantined", reason=facts.decision.reason)
-        if not await repos.finish_inbound(session, row.id, "done", now):
-            return Outcome(row.id, "skipped")
-        ticket, effects = await _apply(session, ctx, row, facts, now)
-        await repos.finish_inbound_ticket(session, row.id, ticket.id)
-        queued = await apply_effects(session, ctx, effects, now)
-    log.info("inbound_processed id=%s case=%s action=%s match=%s disposition=%s",
-             row.id, ticket.id, facts.decision.action, facts.match.reason, facts.disposition)
-    return Outcome(row.id, "done", ticket.id, facts.decision.reason, queued)
+def _persist(session: Session, ctx: Context, inbound_id: int, mail: ParsedMail, now: datetime) -> Outcome:
+    row = repos.get_inbound(session, inbound_id)
+    if row is None or row.state != "pending":
+        return Outcome(inbound_id, "skipped")
+    facts = analyse(session, ctx, mail, row.rcpt_to, now)
+    if facts.decision.action is Action.QUARANTINE:
+        repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
+        return Outcome(row.id, "quarantined", reason=facts.decision.reason)
+    if not repos.finish_inbound(session, row.id, "done", now):
+        return Outcome(row.id, "skipped")
+    ticket, effects = _apply(session, ctx, row, facts, now)
+    repos.set_inbound_ticket(session, row.id, ticket.id)
+    queued = apply_effects(session, ctx, effects, now)
+    reason = f"{facts.decision.action}/{facts.match.reason}/{facts.disposition}"
+    return Outcome(row.id, "done", ticket.id, reason, queued)
 
 
-async def _apply(session: AsyncSession, ctx: Context, row: Inbound, facts: Analysis,
-                 now: datetime) -> tuple[Ticket, list[Effect]]:
+def _apply(session: Session, ctx: Context, row: Inbound, facts: Analysis,
+           now: datetime) -> tuple[Ticket, list[Effect]]:
     action = facts.decision.action
     if action in (Action.NEW_CASE, Action.NEW_LINKED):
-        ticket = await _open_case(session, ctx, row, facts.mail, facts.match, now)
+        ticket = _open_case(session, ctx, row, facts.mail, facts.match, now)
         effects: list[Effect] = [RecordEvent(ticket.id, "opened", f"inbound {row.id}")]
         if action is Action.NEW_LINKED and facts.case is not None:
-            await repos.link_tickets(session, ticket.id, facts.case.id)
+            repos.link_tickets(session, ticket.id, facts.case.id)
             effects.append(RecordEvent(ticket.id, "linked", f"follows case {facts.case.id}"))
-        await _store_message(session, ticket.id, row, facts)
-        effects += await _auto_response(session, ctx, row, facts, ticket, now)
+        _store_message(session, ticket.id, row, facts)
+        effects += _auto_response(session, ctx, row, facts, ticket, now)
         return ticket, effects
     assert facts.case is not None
-    existing = await repos.get_ticket(session, facts.case.id)
+    existing = repos.get_ticket(session, facts.case.id)
     assert existing is not None
     ticket = existing
-    await _store_message(session, ticket.id, row, facts)
+    _store_message(session, ticket.id, row, facts)
     ticket.updated_at = now
     effects = [RecordEvent(ticket.id, facts.decision.reason, f"inbound {row.id}")]
     if action is Action.APPEND and facts.decision.event is not None:
         target = next_category(facts.case.category, facts.decision.event)
         if target is not facts.case.category:
-            ticket.status_id = (await repos.status_for(session, target)).id
+            ticket.status_id = repos.status_for(session, target).id
         if facts.case.category.resolved:
             ticket.closed_at = None
     return ticket, effects
 
 
-async def _open_case(session: AsyncSession, ctx: Context, row: Inbound, mail: ParsedMail,
-                     found: TicketMatch, now: datetime) -> Ticket:
+def _open_case(session: Session, ctx: Context, row: Inbound, mail: ParsedMail,
+               found: TicketMatch, now: datetime) -> Ticket:
     box = ctx.mailbox_for(row.rcpt_to, row.mailbox)
     requester = mail.sender.addr if mail.sender else ""
     cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)]
-    status = await repos.status_for(session, Category.NEW)
     ticket = Ticket(
         type="lead" if box.kind == "sales" else "support",
-        subject=canonical_subject(mail.subject, ctx.match.tag)[:1000], status_id=status.id,
+        subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
+        status_id=repos.status_for(session, Category.NEW).id,
         priority="normal", pool=box.pool, requester=requester, mailbox=box.name, site=box.site,
-        channel="email" if row.source != "web" else "web", quoted_tag=found.quoted_tag,
+        channel="web" if row.source == "web" else "email", quoted_tag=found.quoted_tag,
         fields={}, created_at=now, updated_at=now,
     )
-    return await repos.add_ticket(session, ticket, cc[:MAX_CC])
+    return repos.add_ticket(session, ticket, cc[:MAX_CC])
 
 
-async def _store_message(session: AsyncSession, ticket_id: int, row: Inbound, facts: Analysis) -> None:
+def _store_message(session: Session, ticket_id: int, row: Inbound, facts: Analysis) -> None:
     mail = facts.mail
-    message = await repos.add_message(session, MailMessage(
+    message = repos.add_message(session, MailMessage(
         ticket_id=ticket_id, kind="inbound", disposition=facts.disposition.value, inbound_id=row.id,
         message_id=mail.message_id[:300], from_addr=mail.sender.addr if mail.sender else "",
         to_addrs=[a.addr for a in mail.to][:100], subject=mail.subject[:2000], text=mail.text,
         at=row.received_at,
     ))
     for att in mail.attachments:
-        await repos.add_attachment(session, message.id, att.filename, att.content_type, att.data,
-                                   att.sha256, att.content_id, att.inline)
+        repos.add_attachment(session, message.id, att.filename, att.content_type, att.data,
+                             att.sha256, att.content_id, att.inline)
 
 
-async def _auto_response(session: AsyncSession, ctx: Context, row: Inbound, facts: Analysis,
-                         ticket: Ticket, now: datetime) -> list[Effect]:
+def _auto_response(session: Session, ctx: Context, row: Inbound, facts: Analysis,
+                   ticket: Ticket, now: datetime) -> list[Effect]:
     mail = facts.mail
     sender = mail.sender.addr if mail.sender else ""
-    answered, today = await repos.auto_response_counts(session, sender, ticket.id, now)
+    answered, today = repos.auto_response_counts(session, sender, ticket.id, now)
     ok, why = should_auto_respond(AutoResponseFacts(
         disposition=facts.disposition.value, sender_trusted=mail.sender_trusted and bool(sender),
         null_return_path=(row.source in ("smtp", "lmtp") and not row.mail_from)

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from mailgate.domain.effects import RecordEvent, SendTemplate
+from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.states import Category, Event, next_category
 from mailgate.errors import NotFound, UsageError
 from mailgate.services.context import Context
@@ -35,7 +35,8 @@ class TicketFilter:
     search: str | None = None
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, as the JSON listings print times."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -45,64 +46,70 @@ def _summary(ctx: Context, t: Ticket, status: Status, owner: str | None) -> dict
         "status": status.name, "status_category": status.category, "priority": t.priority,
         "pool": t.pool, "owner": owner, "requester": t.requester, "mailbox": t.mailbox,
         "site": t.site, "channel": t.channel, "category": t.category,
-        "created_at": _iso(t.created_at), "updated_at": _iso(t.updated_at),
+        "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
     }
 
 
+def _base_query() -> Any:
+    return (select(Ticket, Status, Staff.email).join(Status, Ticket.status_id == Status.id)
+            .outerjoin(Staff, Ticket.owner_id == Staff.id))
+
+
 async def list_tickets(ctx: Context, flt: TicketFilter) -> list[dict[str, Any]]:
-    async with ctx.db.reading() as session:
-        query = (select(Ticket, Status, Staff.email).join(Status, Ticket.status_id == Status.id)
-                 .outerjoin(Staff, Ticket.owner_id == Staff.id).order_by(Ticket.id))
-        if flt.unresolved:
-            query = query.where(Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))
-        if flt.pool:
-            query = query.where(Ticket.pool == flt.pool)
-        if flt.owner:
-            query = query.where(Staff.email == flt.owner.lower())
-        if flt.status:
-            query = query.where(or_(Status.name == flt.status, Status.category == flt.status))
-        if flt.search:
-            like = f"%{flt.search}%"
-            text_match = select(MailMessage.ticket_id).where(MailMessage.text.ilike(like))
-            query = query.where(or_(Ticket.subject.ilike(like), Ticket.requester.ilike(like),
-                                    Ticket.id.in_(text_match)))
-        rows = (await session.execute(query)).all()
-    return [_summary(ctx, t, s, owner) for t, s, owner in rows]
+    query = _base_query().order_by(Ticket.id)
+    if flt.unresolved:
+        query = query.where(Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))
+    if flt.pool:
+        query = query.where(Ticket.pool == flt.pool)
+    if flt.owner:
+        query = query.where(Staff.email == flt.owner.lower())
+    if flt.status:
+        query = query.where(or_(Status.name == flt.status, Status.category == flt.status))
+    if flt.search:
+        like = f"%{flt.search}%"
+        text_match = select(MailMessage.ticket_id).where(MailMessage.text.ilike(like))
+        query = query.where(or_(Ticket.subject.ilike(like), Ticket.requester.ilike(like),
+                                Ticket.id.in_(text_match)))
+    rows = await ctx.db.run(lambda s: s.execute(query).all())
+    return [_summary(ctx, t, st, owner) for t, st, owner in rows]
 
 
 async def show_ticket(ctx: Context, ticket_id: int) -> dict[str, Any]:
-    async with ctx.db.reading() as session:
-        row = (await session.execute(
-            select(Ticket, Status, Staff.email).join(Status, Ticket.status_id == Status.id)
-            .outerjoin(Staff, Ticket.owner_id == Staff.id).where(Ticket.id == ticket_id)
-        )).first()
-        if row is None:
-            raise NotFound(f"no case {ticket_id}")
-        ticket, status, owner = row
-        result = _summary(ctx, ticket, status, owner)
-        result["fields"] = dict(ticket.fields or {})
-        result["cc"] = list(await session.scalars(select(Participant.address).where(
-            Participant.ticket_id == ticket_id, Participant.role == "cc").order_by(Participant.id)))
-        links = await session.scalars(select(TicketLink).where(TicketLink.ticket_id == ticket_id))
-        result["links"] = [{"id": link.other_id, "kind": link.kind} for link in links]
-        result["quoted_tag"] = ticket.quoted_tag
-        result["deadlines"] = {}
-        result["messages"] = await _messages(session, ticket_id)
+    result = await ctx.db.run(lambda s: _show(s, ctx, ticket_id))
+    if result is None:
+        raise NotFound(f"no case {ticket_id}")
     return result
 
 
-async def _messages(session: AsyncSession, ticket_id: int) -> list[dict[str, Any]]:
-    messages = (await session.scalars(
-        select(MailMessage).where(MailMessage.ticket_id == ticket_id).order_by(MailMessage.id))).all()
-    atts = (await session.scalars(select(AttachmentRow).where(
-        AttachmentRow.message_id.in_([m.id for m in messages])).order_by(AttachmentRow.id))).all()
+def _show(session: Session, ctx: Context, ticket_id: int) -> dict[str, Any] | None:
+    row = session.execute(_base_query().where(Ticket.id == ticket_id)).first()
+    if row is None:
+        return None
+    ticket, status, owner = row
+    result = _summary(ctx, ticket, status, owner)
+    result["fields"] = dict(ticket.fields or {})
+    result["cc"] = list(session.scalars(select(Participant.address).where(
+        Participant.ticket_id == ticket_id, Participant.role == "cc").order_by(Participant.id)))
+    links = session.scalars(select(TicketLink).where(TicketLink.ticket_id == ticket_id))
+    result["links"] = [{"id": link.other_id, "kind": link.kind} for link in links]
+    result["quoted_tag"] = ticket.quoted_tag
+    result["deadlines"] = {}
+    result["messages"] = _messages(session, ticket_id)
+    return result
+
+
+def _messages(session: Session, ticket_id: int) -> list[dict[str, Any]]:
+    messages = session.scalars(
+        select(MailMessage).where(MailMessage.ticket_id == ticket_id).order_by(MailMessage.id)).all()
+    atts = session.scalars(select(AttachmentRow).where(
+        AttachmentRow.message_id.in_([m.id for m in messages])).order_by(AttachmentRow.id)).all()
     by_message: dict[int, list[dict[str, Any]]] = {}
     for a in atts:
         by_message.setdefault(a.message_id, []).append(
             {"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.sha256})
     return [{
         "id": m.id, "kind": m.kind, "from": m.from_addr, "to": list(m.to_addrs),
-        "subject": m.subject, "message_id": m.message_id, "at": _iso(m.at), "text": m.text,
+        "subject": m.subject, "message_id": m.message_id, "at": iso(m.at), "text": m.text,
         "disposition": m.disposition, "attachments": by_message.get(m.id, []),
     } for m in messages]
 
@@ -110,18 +117,20 @@ async def _messages(session: AsyncSession, ticket_id: int) -> list[dict[str, Any
 async def close_ticket(ctx: Context, ticket_id: int, notify: bool = True) -> int:
     """Close a case and tell the requester; return the number of mails queued."""
     now = ctx.clock.now()
-    async with ctx.db.unit_of_work() as session:
-        ticket = await repos.get_ticket(session, ticket_id)
-        if ticket is None:
-            raise NotFound(f"no case {ticket_id}")
-        current = Category((await repos.statuses(session))[ticket.status_id].category)
-        if current is Category.CLOSED:
-            raise UsageError(f"case {ticket_id} is already closed")
-        target = next_category(current, Event.CLOSED)
-        ticket.status_id = (await repos.status_for(session, target)).id
-        ticket.closed_at = now
-        ticket.updated_at = now
-        effects: list[RecordEvent | SendTemplate] = [RecordEvent(ticket_id, "closed", "by admin")]
-        if notify and ticket.requester:
-            effects.append(SendTemplate("case_closed", (ticket.requester,), ticket_id))
-        return await apply_effects(session, ctx, effects, now)
+    return await ctx.db.run(lambda s: _close(s, ctx, ticket_id, notify, now))
+
+
+def _close(session: Session, ctx: Context, ticket_id: int, notify: bool, now: datetime) -> int:
+    ticket = repos.get_ticket(session, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no case {ticket_id}")
+    current = Category(repos.status_of(session, ticket).category)
+    if current is Category.CLOSED:
+        raise UsageError(f"case {ticket_id} is already closed")
+    ticket.status_id = repos.status_for(session, next_category(current, Event.CLOSED)).id
+    ticket.closed_at = now
+    ticket.updated_at = now
+    effects: list[Effect] = [RecordEvent(ticket_id, "closed", "by admin")]
+    if notify and ticket.requester:
+        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket_id))
+    return apply_effects(session, ctx, effects, now)

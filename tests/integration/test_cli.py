@@ -42,7 +42,8 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def mg(workdir: Path, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def mg(workdir: Path, *args: str, stdin: bytes | None = None,
+       check: bool = True) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
     result = subprocess.run([*MAILGATE, *args], cwd=workdir, input=stdin, capture_output=True,
                             env=env, timeout=60)

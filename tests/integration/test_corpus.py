@@ -20,15 +20,16 @@ pytestmark = [pytest.mark.slow,
 async def test_whole_corpus_becomes_cases_or_quarantine(app: App) -> None:
     ids: dict[str, int] = {}
     for name, raw in corpus.raw_messages():
-        receipt = await app.inbox.accept(RawMessage(data=raw, source="import", rcpt_to=("support@example.com",)))
+        receipt = await app.inbox.accept(
+            RawMessage(data=raw, source="import", rcpt_to=("support@example.com",)))
         ids[name] = receipt.inbound_id
     assert len(ids) > 1400
     await app.process_pending()
 
-    async with app.ctx.db.reading() as session:
-        rows = (await session.execute(select(Inbound.id, Inbound.state, Inbound.reason, Inbound.ticket_id))).all()
-        on_cases = set(await session.scalars(select(MailMessage.inbound_id).where(MailMessage.inbound_id.is_not(None))))
-        total = await session.scalar(select(func.count()).select_from(Inbound))
+    rows, on_cases, total = await app.ctx.db.run(lambda s: (
+        s.execute(select(Inbound.id, Inbound.state, Inbound.reason, Inbound.ticket_id)).all(),
+        set(s.scalars(select(MailMessage.inbound_id).where(MailMessage.inbound_id.is_not(None)))),
+        s.scalar(select(func.count()).select_from(Inbound))))
     states = collections.Counter(state for _, state, _, _ in rows)
     crashes = [(i, reason) for i, state, reason, _ in rows if reason.startswith("processing error")]
     assert crashes == []
@@ -36,5 +37,6 @@ async def test_whole_corpus_becomes_cases_or_quarantine(app: App) -> None:
     assert states["pending"] == 0
     assert {i for i, state, _, _ in rows if state == "done"} == on_cases
     assert all(ticket for _, state, _, ticket in rows if state == "done")
-    reasons = collections.Counter(reason.split(":")[0] for _, state, reason, _ in rows if state == "quarantined")
-    print(f"\ncorpus: {len(ids)} messages, {len(rows)} distinct, {dict(states)}; quarantine reasons {dict(reasons)}")
+    reasons = collections.Counter(r.split(":")[0] for _, state, r, _ in rows if state == "quarantined")
+    print(f"\ncorpus: {len(ids)} messages, {len(rows)} distinct, {dict(states)}; "
+          f"quarantine reasons {dict(reasons)}")

@@ -21,9 +21,9 @@ async def _open_case(app: App, sink: SmtpSink) -> EmailMessage:
 
 
 async def _inbound_states(app: App) -> list[tuple[str, str]]:
-    async with app.ctx.db.reading() as session:
-        rows = await session.execute(select(Inbound.state, Inbound.reason).order_by(Inbound.id))
-        return [(s, r) for s, r in rows]
+    rows = await app.ctx.db.run(
+        lambda s: s.execute(select(Inbound.state, Inbound.reason).order_by(Inbound.id)).all())
+    return [(state, reason) for state, reason in rows]
 
 
 async def test_out_of_office_answering_our_auto_response_is_recorded_without_reply(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import aiosmtplib
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from mailgate.app import App
 from mailgate.storage.models import Inbound, Ticket
@@ -17,8 +17,7 @@ from tests.mailer import mail, send
 
 
 async def _count(app: App, model: type[object]) -> int:
-    async with app.ctx.db.reading() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    return int(await app.ctx.db.run(lambda s: s.scalar(select(func.count()).select_from(model))) or 0)
 
 
 async def test_unknown_recipient_is_refused_at_rcpt(app: App) -> None:
@@ -44,16 +43,12 @@ async def test_oversized_message_gets_552_and_is_not_stored(make_app: Callable[.
 
 
 async def test_database_failure_answers_451_never_250(app: App, sink: SmtpSink) -> None:
-    async with app.ctx.db.unit_of_work() as session:
-        await session.execute(Inbound.__table__.delete())
-    # Make the inbound table unwritable: drop it behind the daemon's back.
-    async with app.ctx.db.engine.begin() as conn:
-        await conn.exec_driver_sql("ALTER TABLE inbound RENAME TO inbound_gone")
+    # Make the inbound table unwritable: rename it behind the daemon's back.
+    await app.ctx.db.run(lambda s: s.execute(text("ALTER TABLE inbound RENAME TO inbound_gone")))
     with pytest.raises(aiosmtplib.SMTPDataError) as info:
         await send(app, mail())
     assert info.value.code == 451
-    async with app.ctx.db.engine.begin() as conn:
-        await conn.exec_driver_sql("ALTER TABLE inbound_gone RENAME TO inbound")
+    await app.ctx.db.run(lambda s: s.execute(text("ALTER TABLE inbound_gone RENAME TO inbound")))
     # The client retries, as MTAs do, and now it is stored.
     await send(app, mail(message_id="<retry@customer.example>"))
     await settle(app)
@@ -109,8 +104,7 @@ async def test_bare_lf_dot_does_not_smuggle_a_second_message(app: App) -> None:
         b"DATA\r\n", smuggled])
     assert replies[-1].startswith(b"250")
     await settle(app)
-    async with app.ctx.db.reading() as session:
-        subjects = list(await session.scalars(select(Ticket.subject)))
+    subjects = await app.ctx.db.run(lambda s: list(s.scalars(select(Ticket.subject))))
     assert subjects == ["one"]
 
 

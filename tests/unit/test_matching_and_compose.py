@@ -25,10 +25,10 @@ class FakeLookup:
         self.by_mid = by_mid
         self.people = people
 
-    async def case_for_message_ids(self, ids: Sequence[str]) -> int | None:
+    def case_for_message_ids(self, ids: Sequence[str]) -> int | None:
         return next((self.by_mid[i] for i in ids if i in self.by_mid), None)
 
-    async def participants(self, case_id: int) -> frozenset[str] | None:
+    def participants(self, case_id: int) -> frozenset[str] | None:
         return self.people.get(case_id)
 
 
@@ -40,34 +40,34 @@ def mail(sender: str = "carol@customer.example", subject: str = "x", extra: str 
             f"Message-ID: <n@customer.example>\r\n{extra}\r\nbody\r\n").encode()
 
 
-async def test_token_in_recipient_wins() -> None:
+def test_token_in_recipient_wins() -> None:
     token = tokens.sign(tokens.Token(9, 1, tokens.Purpose.REPLY), SECRET)
-    result = await match(parse(mail(subject="[MG#7] x")), [f"support+{token}@example.com"], LOOKUP, CTX)
+    result = match(parse(mail(subject="[MG#7] x")), [f"support+{token}@example.com"], LOOKUP, CTX)
     assert (result.case_id, result.reason) == (9, "token")
 
 
-async def test_our_own_message_id_in_references_threads_without_the_database() -> None:
+def test_our_own_message_id_in_references_threads_without_the_database() -> None:
     mid = tokens.message_id(tokens.Token(11, 0, tokens.Purpose.CUSTOMER), SECRET, "example.com")
-    result = await match(parse(mail(extra=f"In-Reply-To: <{mid}>\r\n")), [], LOOKUP, CTX)
+    result = match(parse(mail(extra=f"In-Reply-To: <{mid}>\r\n")), [], LOOKUP, CTX)
     assert (result.case_id, result.reason) == (11, "reference")
 
 
-async def test_received_message_id_threads_through_the_lookup() -> None:
-    result = await match(parse(mail(extra="References: <first@customer.example>\r\n")), [], LOOKUP, CTX)
+def test_received_message_id_threads_through_the_lookup() -> None:
+    result = match(parse(mail(extra="References: <first@customer.example>\r\n")), [], LOOKUP, CTX)
     assert (result.case_id, result.reason) == (3, "reference")
 
 
-async def test_foreign_reference_alone_does_not_match() -> None:
-    result = await match(parse(mail(extra="References: <other@elsewhere.example>\r\n")), [], LOOKUP, CTX)
+def test_foreign_reference_alone_does_not_match() -> None:
+    result = match(parse(mail(extra="References: <other@elsewhere.example>\r\n")), [], LOOKUP, CTX)
     assert result.case_id is None
 
 
-async def test_tag_only_from_participants() -> None:
-    ok = await match(parse(mail(subject="Re: [MG#7] x")), [], LOOKUP, CTX)
+def test_tag_only_from_participants() -> None:
+    ok = match(parse(mail(subject="Re: [MG#7] x")), [], LOOKUP, CTX)
     assert (ok.case_id, ok.reason) == (7, "tag")
-    stranger = await match(parse(mail("mallory@evil.example", "Re: [MG#7] x")), [], LOOKUP, CTX)
+    stranger = match(parse(mail("mallory@evil.example", "Re: [MG#7] x")), [], LOOKUP, CTX)
     assert (stranger.case_id, stranger.quoted_tag) == (None, 7)
-    unknown = await match(parse(mail(subject="Re: [MG#99] x")), [], LOOKUP, CTX)
+    unknown = match(parse(mail(subject="Re: [MG#99] x")), [], LOOKUP, CTX)
     assert (unknown.case_id, unknown.quoted_tag) == (None, 99)
 
 
