@@ -60,13 +60,20 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpOutConfig) -> None:
         self.config = config
+        self._tls: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        # Loading the CA store costs milliseconds: once per transport, and only if TLS is used.
+        if self._tls is None and (self.config.tls or self.config.starttls):
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[MailSession]:
         cfg = self.config
         client = aiosmtplib.SMTP(
             hostname=cfg.host, port=cfg.port, use_tls=cfg.tls, start_tls=cfg.starttls and not cfg.tls,
-            timeout=cfg.timeout.total_seconds(), tls_context=ssl.create_default_context(),
+            timeout=cfg.timeout.total_seconds(), tls_context=self._tls_context(),
         )
         try:
             await client.connect()

@@ -17,35 +17,41 @@ log = logging.getLogger(__name__)
 
 
 async def drain_outbox(ctx: Context, transport: MailTransport, batch: int = 50) -> int:
-    """Send every due row; return how many were sent. Failures are recorded, never raised."""
-    sent = 0
-    while True:
-        rows = await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch))
-        if not rows:
-            return sent
-        sent += await _send_batch(ctx, transport, rows)
+    """Send every due row over one transport session; return how many were sent.
 
-
-async def _send_batch(ctx: Context, transport: MailTransport, rows: list[Outbox]) -> int:
-    done: set[int] = set()
+    Failures are recorded on their rows, never raised.
+    """
+    rows = await _claim(ctx, batch)
+    if not rows:
+        return 0
     sent = 0
     try:
         async with transport.session() as session:
-            for row in rows:
-                sent += await _send_one(ctx, session, row)
-                done.add(row.id)
+            while rows:
+                sent += await _send_one(ctx, session, rows[0])
+                del rows[0]
+                if not rows:
+                    rows = await _claim(ctx, batch)
     except TransientDeliveryError as exc:
-        # The relay could not be reached at all: the whole batch goes back with backoff.
-        log.warning("outbox_relay_unavailable error=%s", exc)
-        left = [(r.id, r.attempts) for r in rows if r.id not in done]
-        now, error = ctx.clock.now(), str(exc)
-
-        def retry_all(s: Session) -> None:
-            for row_id, attempts in left:
-                outbox.mark_retry(s, row_id, attempts, now, error)
-
-        await ctx.db.run(retry_all)
+        # The relay could not be reached at all: what is still claimed goes back with backoff.
+        await _retry_all(ctx, rows, str(exc))
     return sent
+
+
+async def _claim(ctx: Context, batch: int) -> list[Outbox]:
+    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch))
+
+
+async def _retry_all(ctx: Context, rows: list[Outbox], error: str) -> None:
+    log.warning("outbox_relay_unavailable rows=%s error=%s", len(rows), error)
+    left = [(r.id, r.attempts) for r in rows]
+    now = ctx.clock.now()
+
+    def retry(s: Session) -> None:
+        for row_id, attempts in left:
+            outbox.mark_retry(s, row_id, attempts, now, error)
+
+    await ctx.db.run(retry)
 
 
 async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Benchmark: SMTP intake → committed cases, next to the stdlib parse + ORM floor of the same run.
+
+Runs ``mailgate run`` as a subprocess on a temporary SQLite database, sends the 2,000-message
+corpus of ../shared/bench/corpus.py over one reused SMTP connection (closed loop), and waits until
+every message is a committed case (or quarantined) with its auto-response enqueued. Prints msg/s,
+receive-to-commit latency (DATA received → commit, from the daemon's own log), client round trip,
+and the daemon's peak RSS. A benchmark, not a test: it asserts nothing about speed.
+
+    .venv/bin/python scripts/bench.py [-n 2000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import ForeignKey, String, Text, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session as OrmSession, mapped_column
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MAILGATE_SHARED", ROOT.parent / "shared"))
+
+
+def load_corpus(n: int) -> list[bytes]:
+    spec = importlib.util.spec_from_file_location("corpus", SHARED / "bench" / "corpus.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.load(n))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+# --- the floor: stdlib parse (policy=default) + SQLAlchemy ORM commit, as in the baselines ----
+
+def floor_parse(msgs: list[bytes]) -> float:
+    started = time.perf_counter()
+    for raw in msgs:
+        m = email.message_from_bytes(raw, policy=email.policy.default)
+        for h in ("from", "to", "subject", "message-id", "in-reply-to", "references"):
+            m.get(h)
+        body = m.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
+        if body is not None:
+            body.get_content()
+        for att in m.iter_attachments():  # type: ignore[attr-defined]
+            att.get_content()
+    return len(msgs) / (time.perf_counter() - started)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Ticket(_Base):
+    __tablename__ = "ticket"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(500))
+
+
+class _Message(_Base):
+    __tablename__ = "message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    body: Mapped[str] = mapped_column(Text)
+
+
+def floor_orm(msgs: list[bytes], folder: Path) -> float:
+    engine = create_engine(f"sqlite:///{folder}/floor.db")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    _Base.metadata.create_all(engine)
+    started = time.perf_counter()
+    for i, raw in enumerate(msgs):
+        with OrmSession(engine) as session, session.begin():
+            ticket = _Ticket(subject=f"subject {i}")
+            session.add(ticket)
+            session.flush()
+            session.add(_Message(ticket_id=ticket.id, body=raw[:2000].decode("latin-1")))
+    engine.dispose()
+    return len(msgs) / (time.perf_counter() - started)
+
+
+# --- mailgate -----------------------------------------------------------------------------------
+
+class Sink:
+    """The relay the daemon hands auto-responses to."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.count += 1
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(folder: Path, port: int, sink_port: int) -> Path:
+    (folder / ".env").write_text("MAILGATE_SECRET=bench-secret-0123456789abcdef\n")
+    path = folder / "mailgate.toml"
+    path.write_text(f"""
+[gateway]
+name = "Bench Support"
+database = "sqlite:///{folder}/mailgate.db"
+secret_env = "MAILGATE_SECRET"
+templates = "{ROOT / 'templates'}"
+autoresponse_daily_limit = 100000
+
+[smtp_in]
+listen = "127.0.0.1:{port}"
+
+[smtp_out]
+host = "127.0.0.1"
+port = {sink_port}
+starttls = false
+
+[[mailbox]]
+name = "support"
+address = "support@example.com"
+pool = "support"
+
+[[pool]]
+name = "support"
+mode = "round_robin"
+""")
+    return path
+
+
+def pending(db: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        left = conn.execute("select count(*) from inbound where state = 'pending'").fetchone()[0]
+        cases = conn.execute("select count(*) from ticket").fetchone()[0]
+        queued = conn.execute("select count(*) from outbox").fetchone()[0]
+    return int(left), int(cases), int(queued)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_mailgate(msgs: list[bytes], folder: Path) -> dict[str, float]:
+    sink = Sink()
+    loop = asyncio.get_running_loop()
+    relay = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    port = free_port()
+    config = write_config(folder, port, relay.sockets[0].getsockname()[1])
+    log = (folder / "daemon.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "run"],
+                            stderr=log, env=env)
+    try:
+        await wait_port(port, proc)
+        rtts: list[float] = []
+        recipients = ["support@example.com"]
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await client.connect()
+        started = time.perf_counter()
+        for raw in msgs:
+            sent = time.perf_counter()
+            await client.sendmail("customer@bench.example", recipients, raw)
+            rtts.append((time.perf_counter() - sent) * 1000)
+        sent_all = time.perf_counter()
+        await client.quit()
+        while (state := pending(folder / "mailgate.db"))[0]:
+            await asyncio.sleep(0.01)
+        done = time.perf_counter()
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        relay.close()
+    latencies = [float(m) for m in re.findall(r"intake_stored .* ms=([\d.]+)", (folder / "daemon.log").read_text())]
+    return {
+        "msgs": len(msgs), "send_s": sent_all - started, "total_s": done - started,
+        "rate": len(msgs) / (done - started), "cases": state[1], "queued": state[2],
+        "commit_p50": pct(latencies, 50), "commit_p99": pct(latencies, 99),
+        "rtt_p50": pct(rtts, 50), "rtt_p99": pct(rtts, 99), "rss": rss, "stored": len(latencies),
+    }
+
+
+async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit("mailgate exited during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("mailgate did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=2000)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    msgs = load_corpus(2000)[: args.n]
+    folder = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
+    try:
+        parse_rate = floor_parse(msgs)
+        orm_rate = floor_orm(msgs, folder)
+        floor = 1 / (1 / parse_rate + 1 / orm_rate)
+        r = asyncio.run(run_mailgate(msgs, folder))
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    mb = sum(map(len, msgs)) / 1e6
+    print(f"corpus: {len(msgs)} messages, {mb:.2f} MB (../shared/bench/corpus.py)")
+    print(f"floor  stdlib parse (policy=default)        {parse_rate:8.0f} msg/s")
+    print(f"floor  SQLAlchemy ORM commit (ticket+msg)   {orm_rate:8.0f} msg/s")
+    print(f"floor  parse + ORM                          {floor:8.0f} msg/s")
+    print(f"mailgate SMTP intake -> committed case      {r['rate']:8.0f} msg/s "
+          f"({r['rate'] / floor:.2f} of floor; {r['cases']:.0f} cases, {r['queued']:.0f} outbound queued)")
+    print(f"mailgate receive->commit latency            p50 {r['commit_p50']:.2f} ms  p99 {r['commit_p99']:.2f} ms"
+          f"  ({r['stored']:.0f} samples)")
+    print(f"client round trip (aiosmtplib, reused conn) p50 {r['rtt_p50']:.2f} ms  p99 {r['rtt_p99']:.2f} ms")
+    print(f"mailgate peak RSS                           {r['rss']:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
