@@ -25,6 +25,7 @@ from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.services.context import Context
 from mailgate.services.delivery import drain_outbox
+from mailgate.services.ingest import Ingest
 from mailgate.services.process import process_inbound
 from mailgate.storage import migrate, repos
 from mailgate.storage.db import Database
@@ -49,6 +50,7 @@ class App:
     ctx: Context
     transport: MailTransport
     inbox: Inbox
+    ingest: Ingest
     inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,13 +64,15 @@ class App:
         db = Database(config.database_url)
         ctx = Context(config=config, db=db, clock=clock or SystemClock(),
                       renderer=Renderer(config.resolve(config.gateway.templates)))
-        app = cls(ctx=ctx, transport=transport or build_transport(config),
-                  inbox=Inbox(db, ctx.clock))
-        app.inbox.on_stored = app.stored
+        inbox = Inbox(db, ctx.clock)
+        app = cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
+                  ingest=Ingest(ctx, inbox))
+        inbox.on_stored = app.stored
+        app.ingest.on_queued = app.outbox_ready.set
         return app
 
     def stored(self, inbound_id: int, raw: bytes) -> None:
-        """Called by the inbox after a commit: hand the bytes to the processor, saving a read."""
+        """Called by the inbox after a store-only commit: hand the bytes to the processor."""
         if len(self.fresh) < FRESH_LIMIT:
             self.fresh.append((inbound_id, raw))
         self.inbound_ready.set()
@@ -84,7 +88,7 @@ class App:
             return
         recipients = Recipients(((m.address, m.name) for m in cfg.mailboxes),
                                 cfg.gateway.subaddress_delimiter)
-        handler = IntakeHandler(self.inbox, recipients, cfg.smtp_in.protocol)
+        handler = IntakeHandler(self.ingest, recipients, cfg.smtp_in.protocol)
         self.smtp_server = await start_server(handler, cfg.smtp_in.host, cfg.smtp_in.port,
                                               cfg.gateway.max_message_size, cfg.message_id_domain)
 

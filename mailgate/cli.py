@@ -153,8 +153,8 @@ def deliver(obj: dict[str, Any], mailbox: str) -> None:
 
     async def work(app: App) -> None:
         box = app.ctx.config.mailbox(mailbox) if mailbox else app.ctx.config.mailboxes[0]
-        await app.inbox.accept(RawMessage(data=data, source="cli", rcpt_to=(box.address,),
-                                          mailbox=box.name))
+        await app.ingest.accept(RawMessage(data=data, source="cli", rcpt_to=(box.address,),
+                                           mailbox=box.name))
         await app.process_pending()
 
     try:

@@ -16,7 +16,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailgate.errors import IntakeError
-from mailgate.intake.inbox import Inbox, RawMessage
+from mailgate.intake.inbox import RawMessage, Receipt
 from mailgate.mail.addresses import is_valid
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,12 @@ BAD_ADDRESS: Final = "553 5.1.3 Bad recipient address syntax"
 #: Lines up to 64 KiB are accepted: real mail (and IMAP-fetched copies of it) exceeds RFC 5321's
 #: 1,000 octets, and a 500 here would bounce a customer's mail for a cosmetic reason.
 LINE_LIMIT: Final = 65536
+
+
+class Acceptor(Protocol):
+    """Stores a message durably (and may process it); raises IntakeError when it cannot."""
+
+    async def accept(self, message: RawMessage) -> Receipt: ...
 
 
 class SenderPolicy(Protocol):
@@ -64,11 +70,11 @@ class MailgateLMTP(LMTP):
 
 
 class IntakeHandler:
-    """aiosmtpd handler: checks recipients, stores DATA through the inbox, answers."""
+    """aiosmtpd handler: checks recipients, stores DATA through the acceptor, answers."""
 
-    def __init__(self, inbox: Inbox, recipients: Recipients, protocol: str,
+    def __init__(self, acceptor: Acceptor, recipients: Recipients, protocol: str,
                  policy: SenderPolicy | None = None) -> None:
-        self.inbox = inbox
+        self.acceptor = acceptor
         self.recipients = recipients
         self.protocol = protocol
         self.policy = policy or AllowAll()
@@ -101,7 +107,7 @@ class IntakeHandler:
             mailbox=self.recipients.mailbox_for(rcpts[0]) or "",
         )
         try:
-            await self.inbox.accept(message)
+            await self.acceptor.accept(message)
             status = QUEUED
         except IntakeError:
             status = TEMPFAIL

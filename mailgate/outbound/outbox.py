@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.storage.models import Outbox
@@ -26,18 +26,19 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.9, 1.1))
 
 
+_ENQUEUE = insert(Outbox).returning(Outbox.id)
+
+
 def enqueue(
     session: Session, *, ticket_id: int | None, mail_from: str, rcpt_to: Sequence[str],
     subject: str, message_id: str, raw: bytes, now: datetime,
-) -> Outbox:
-    row = Outbox(
-        ticket_id=ticket_id, mail_from=mail_from, rcpt_to=list(rcpt_to), subject=subject,
-        message_id=message_id, raw=raw, state="pending", attempts=0, next_attempt_at=now,
-        created_at=now, last_error="",
-    )
-    session.add(row)
-    session.flush()
-    return row
+) -> int:
+    """Queue a finished message in the caller's transaction; return the row id."""
+    return int(session.connection().execute(_ENQUEUE, {
+        "ticket_id": ticket_id, "mail_from": mail_from, "rcpt_to": list(rcpt_to), "subject": subject,
+        "message_id": message_id, "raw": raw, "state": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now, "last_error": "",
+    }).scalar_one())
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
@@ -54,7 +55,7 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
     ids = list(session.scalars(query))
     if not ids:
         return []
-    session.execute(
+    session.connection().execute(
         update(Outbox).where(Outbox.id.in_(ids)).values(lease_until=now + LEASE)
         .execution_options(synchronize_session=False)
     )
@@ -62,7 +63,7 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
 
 
 def mark_sent(session: Session, row_id: int, now: datetime) -> None:
-    session.execute(
+    session.connection().execute(
         update(Outbox).where(Outbox.id == row_id)
         .values(state="sent", sent_at=now, lease_until=None, attempts=Outbox.attempts + 1, last_error="")
     )
@@ -71,7 +72,7 @@ def mark_sent(session: Session, row_id: int, now: datetime) -> None:
 def mark_retry(session: Session, row_id: int, attempts_before: int, now: datetime, error: str) -> None:
     attempts = attempts_before + 1
     state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-    session.execute(
+    session.connection().execute(
         update(Outbox).where(Outbox.id == row_id).values(
             state=state, attempts=attempts, lease_until=None, last_error=error[:1000],
             next_attempt_at=now + backoff(attempts),
@@ -80,7 +81,7 @@ def mark_retry(session: Session, row_id: int, attempts_before: int, now: datetim
 
 
 def mark_failed(session: Session, row_id: int, error: str) -> None:
-    session.execute(
+    session.connection().execute(
         update(Outbox).where(Outbox.id == row_id)
         .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1, last_error=error[:1000])
     )
@@ -91,11 +92,11 @@ def retry_now(session: Session, row_id: int | None, now: datetime) -> int:
     stmt = update(Outbox).where(Outbox.state != "sent")
     if row_id is not None:
         stmt = stmt.where(Outbox.id == row_id)
-    result = session.execute(
+    result = session.connection().execute(
         stmt.values(state="pending", next_attempt_at=now, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 def listing(session: Session, state: str | None = None) -> Sequence[Outbox]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -43,7 +44,7 @@ class Context:
     def own_addresses(self) -> frozenset[str]:
         return frozenset(m.address.lower() for m in self.config.mailboxes)
 
-    def mailbox_for(self, recipients: list[str], fallback: str = "") -> MailboxConfig:
+    def mailbox_for(self, recipients: Sequence[str], fallback: str = "") -> MailboxConfig:
         """The supervised mailbox a message was sent to (first match), else ``fallback``/first."""
         for rcpt in recipients:
             base = self.base_address(rcpt)

@@ -14,7 +14,7 @@ from mailgate.outbound import outbox
 from mailgate.outbound.compose import Envelope, compose
 from mailgate.services.context import Context
 from mailgate.storage import repos
-from mailgate.storage.models import MailMessage, Ticket
+from mailgate.storage.models import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,15 @@ log = logging.getLogger(__name__)
 def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now: datetime) -> int:
     """Carry out ``effects``; return how many outbound mails were queued."""
     queued = 0
+    history: list[tuple[int, datetime, str, str]] = []
     for effect in effects:
         if isinstance(effect, SendTemplate):
             _send(session, ctx, effect, now)
             queued += 1
-        else:
-            _record(session, effect, now)
+        elif isinstance(effect, RecordEvent):
+            history.append((effect.case_id, now, effect.kind, effect.detail))
+    repos.add_events(session, history)
     return queued
-
-
-def _record(session: Session, effect: RecordEvent, now: datetime) -> None:
-    repos.add_event(session, effect.case_id, now, effect.kind, effect.detail)
 
 
 def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
@@ -65,16 +63,16 @@ def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -
         auto_submitted="auto-replied" if effect.auto else "", loop_marker=ctx.loop_marker,
     )
     raw = compose(envelope, rendered.subject, rendered.text, now)
-    row = outbox.enqueue(
+    row_id = outbox.enqueue(
         session, ticket_id=ticket.id, mail_from="" if effect.auto else box.address,
         rcpt_to=effect.to, subject=rendered.subject, message_id=mid, raw=raw, now=now,
     )
-    repos.add_message(session, MailMessage(
-        ticket_id=ticket.id, kind="outbound", disposition=effect.template, outbox_id=row.id,
+    repos.add_message(
+        session, ticket_id=ticket.id, kind="outbound", disposition=effect.template, outbox_id=row_id,
         message_id=mid, from_addr=box.address, to_addrs=list(effect.to), subject=rendered.subject,
         text=rendered.text, at=now,
-    ))
+    )
     if effect.auto:
         for rcpt in effect.to:
             repos.record_auto_response(session, rcpt, ticket.id, now)
-    log.info("outbox_queued id=%s case=%s template=%s", row.id, ticket.id, effect.template)
+    log.info("outbox_queued id=%s case=%s template=%s", row_id, ticket.id, effect.template)

@@ -27,7 +27,7 @@ from mailgate.matching import TicketMatch, match
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
 from mailgate.storage import repos
-from mailgate.storage.models import Inbound, MailMessage, Ticket
+from mailgate.storage.models import Inbound, Ticket
 
 log = logging.getLogger(__name__)
 PARSE_TIMEOUT = 30.0
@@ -41,6 +41,22 @@ class Outcome:
     ticket_id: int | None = None
     reason: str = ""
     queued: int = 0            # outbound mails queued
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """How a stored message arrived: what the rules need besides its content."""
+
+    id: int
+    source: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    mailbox: str
+    received_at: datetime
+
+    @classmethod
+    def of(cls, row: Inbound) -> Received:
+        return cls(row.id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, row.received_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +104,7 @@ async def process_inbound(ctx: Context, inbound_id: int, raw: bytes | None = Non
     ``raw`` may be passed by a caller that still holds the bytes, saving a read.
     """
     if raw is None:
-        row = await ctx.db.run(lambda s: repos.get_inbound(s, inbound_id))
+        row = await ctx.db.run(lambda s: repos.get_inbound(s, inbound_id, with_raw=True))
         if row is None or row.state != "pending":
             return Outcome(inbound_id, "skipped")
         raw = row.raw
@@ -98,7 +114,9 @@ async def process_inbound(ctx: Context, inbound_id: int, raw: bytes | None = Non
         return await quarantine(ctx, inbound_id, str(exc))
     now = ctx.clock.now()
     try:
-        outcome = await ctx.db.run(lambda s: _persist(s, ctx, inbound_id, mail, now))
+        outcome = await ctx.db.run(lambda s: _persist_pending(s, ctx, inbound_id, mail, now))
+    except _AlreadyDone:
+        return Outcome(inbound_id, "skipped")
     except Exception as exc:  # one bad message must never stop the queue
         log.exception("process_failed inbound=%s", inbound_id)
         return await quarantine(ctx, inbound_id, f"processing error: {type(exc).__name__}: {exc}"[:500])
@@ -114,25 +132,36 @@ async def quarantine(ctx: Context, inbound_id: int, reason: str) -> Outcome:
     return Outcome(inbound_id, "quarantined" if done else "skipped", reason=reason)
 
 
-def _persist(session: Session, ctx: Context, inbound_id: int, mail: ParsedMail, now: datetime) -> Outcome:
-    row = repos.get_inbound(session, inbound_id)
-    if row is None or row.state != "pending":
+class _AlreadyDone(Exception):
+    """Another worker finished this row first: roll back everything this one wrote."""
+
+
+def _persist_pending(session: Session, ctx: Context, inbound_id: int, mail: ParsedMail,
+                     now: datetime) -> Outcome:
+    pending = repos.pending_inbound(session, inbound_id)
+    if pending is None:
         return Outcome(inbound_id, "skipped")
+    return persist(session, ctx, Received.of(pending), mail, now)
+
+
+def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now: datetime) -> Outcome:
+    """Turn a stored, parsed message into case changes and outbound mail, in the caller's unit of work."""
     facts = analyse(session, ctx, mail, row.rcpt_to, now)
     if facts.decision.action is Action.QUARANTINE:
         repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
         return Outcome(row.id, "quarantined", reason=facts.decision.reason)
-    if not repos.finish_inbound(session, row.id, "done", now):
-        return Outcome(row.id, "skipped")
-    ticket, effects = _apply(session, ctx, row, facts, now)
-    repos.set_inbound_ticket(session, row.id, ticket.id)
+    ticket_id, effects = _apply(session, ctx, row, facts, now)
     queued = apply_effects(session, ctx, effects, now)
+    # The conditional update is the claim: if another worker got there first, undo it all.
+    if not repos.finish_inbound(session, row.id, "done", now, ticket_id=ticket_id):
+        raise _AlreadyDone
     reason = f"{facts.decision.action}/{facts.match.reason}/{facts.disposition}"
-    return Outcome(row.id, "done", ticket.id, reason, queued)
+    return Outcome(row.id, "done", ticket_id, reason, queued)
 
 
-def _apply(session: Session, ctx: Context, row: Inbound, facts: Analysis,
-           now: datetime) -> tuple[Ticket, list[Effect]]:
+def _apply(session: Session, ctx: Context, row: Received, facts: Analysis,
+           now: datetime) -> tuple[int, list[Effect]]:
+    """Write the case side of the decision; return the case id and the effects to carry out."""
     action = facts.decision.action
     if action in (Action.NEW_CASE, Action.NEW_LINKED):
         ticket = _open_case(session, ctx, row, facts.mail, facts.match, now)
@@ -142,24 +171,19 @@ def _apply(session: Session, ctx: Context, row: Inbound, facts: Analysis,
             effects.append(RecordEvent(ticket.id, "linked", f"follows case {facts.case.id}"))
         _store_message(session, ticket.id, row, facts)
         effects += _auto_response(session, ctx, row, facts, ticket, now)
-        return ticket, effects
-    assert facts.case is not None
-    existing = repos.get_ticket(session, facts.case.id)
-    assert existing is not None
-    ticket = existing
-    _store_message(session, ticket.id, row, facts)
-    ticket.updated_at = now
-    effects = [RecordEvent(ticket.id, facts.decision.reason, f"inbound {row.id}")]
+        return ticket.id, effects
+    case = facts.case
+    assert case is not None
+    _store_message(session, case.id, row, facts)
+    target = None
     if action is Action.APPEND and facts.decision.event is not None:
-        target = next_category(facts.case.category, facts.decision.event)
-        if target is not facts.case.category:
-            ticket.status_id = repos.status_for(session, target).id
-        if facts.case.category.resolved:
-            ticket.closed_at = None
-    return ticket, effects
+        target = next_category(case.category, facts.decision.event)
+    repos.touch_ticket(session, case.id, now, status=target if target is not case.category else None,
+                       reopened=action is Action.APPEND and case.category.resolved)
+    return case.id, [RecordEvent(case.id, facts.decision.reason, f"inbound {row.id}")]
 
 
-def _open_case(session: Session, ctx: Context, row: Inbound, mail: ParsedMail,
+def _open_case(session: Session, ctx: Context, row: Received, mail: ParsedMail,
                found: TicketMatch, now: datetime) -> Ticket:
     box = ctx.mailbox_for(row.rcpt_to, row.mailbox)
     requester = mail.sender.addr if mail.sender else ""
@@ -167,7 +191,7 @@ def _open_case(session: Session, ctx: Context, row: Inbound, mail: ParsedMail,
     ticket = Ticket(
         type="lead" if box.kind == "sales" else "support",
         subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
-        status_id=repos.status_for(session, Category.NEW).id,
+        status_id=repos.status_id_of(Category.NEW),
         priority="normal", pool=box.pool, requester=requester, mailbox=box.name, site=box.site,
         channel="web" if row.source == "web" else "email", quoted_tag=found.quoted_tag,
         fields={}, created_at=now, updated_at=now,
@@ -175,24 +199,24 @@ def _open_case(session: Session, ctx: Context, row: Inbound, mail: ParsedMail,
     return repos.add_ticket(session, ticket, cc[:MAX_CC])
 
 
-def _store_message(session: Session, ticket_id: int, row: Inbound, facts: Analysis) -> None:
+def _store_message(session: Session, ticket_id: int, row: Received, facts: Analysis) -> None:
     mail = facts.mail
-    message = repos.add_message(session, MailMessage(
-        ticket_id=ticket_id, kind="inbound", disposition=facts.disposition.value, inbound_id=row.id,
-        message_id=mail.message_id[:300], from_addr=mail.sender.addr if mail.sender else "",
-        to_addrs=[a.addr for a in mail.to][:100], subject=mail.subject[:2000], text=mail.text,
-        at=row.received_at,
-    ))
+    message_id = repos.add_message(
+        session, ticket_id=ticket_id, kind="inbound", disposition=facts.disposition.value,
+        inbound_id=row.id, message_id=mail.message_id[:300],
+        from_addr=mail.sender.addr if mail.sender else "", to_addrs=[a.addr for a in mail.to][:100],
+        subject=mail.subject[:2000], text=mail.text, at=row.received_at,
+    )
     for att in mail.attachments:
-        repos.add_attachment(session, message.id, att.filename, att.content_type, att.data,
+        repos.add_attachment(session, message_id, att.filename, att.content_type, att.data,
                              att.sha256, att.content_id, att.inline)
 
 
-def _auto_response(session: Session, ctx: Context, row: Inbound, facts: Analysis,
+def _auto_response(session: Session, ctx: Context, row: Received, facts: Analysis,
                    ticket: Ticket, now: datetime) -> list[Effect]:
     mail = facts.mail
     sender = mail.sender.addr if mail.sender else ""
-    answered, today = repos.auto_response_counts(session, sender, ticket.id, now)
+    answered, today = repos.auto_responses(session, sender, ticket.id, now)
     ok, why = should_auto_respond(AutoResponseFacts(
         disposition=facts.disposition.value, sender_trusted=mail.sender_trusted and bool(sender),
         null_return_path=(row.source in ("smtp", "lmtp") and not row.mail_from)

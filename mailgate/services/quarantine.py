@@ -24,15 +24,15 @@ async def list_quarantine(ctx: Context) -> list[dict[str, Any]]:
     return await ctx.db.run(lambda s: [_entry(r) for r in repos.quarantined(s)])
 
 
-def _get(session: Session, inbound_id: int) -> Inbound:
-    row = repos.get_inbound(session, inbound_id)
+def _get(session: Session, inbound_id: int, with_raw: bool = False) -> Inbound:
+    row = repos.get_inbound(session, inbound_id, with_raw)
     if row is None or row.state != "quarantined":
         raise NotFound(f"no quarantined message {inbound_id}")
     return row
 
 
 async def show_quarantine(ctx: Context, inbound_id: int) -> tuple[dict[str, Any], bytes]:
-    row = await ctx.db.run(lambda s: _get(s, inbound_id))
+    row = await ctx.db.run(lambda s: _get(s, inbound_id, with_raw=True))
     return _entry(row), row.raw
 
 

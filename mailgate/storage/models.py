@@ -115,7 +115,7 @@ class Inbound(Base):
     mailbox: Mapped[str] = mapped_column(String(100), default="")
     peer: Mapped[str] = mapped_column(String(100), default="")
     size: Mapped[int] = mapped_column(BigInteger)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for
     received_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|quarantined
     reason: Mapped[str] = mapped_column(Text, default="")
