@@ -21,6 +21,7 @@ from mailgate.clock import Clock, SystemClock
 from mailgate.config import Config
 from mailgate.intake.inbox import Inbox
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
+from mailgate.outbound import outbox
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.services.context import Context
@@ -95,6 +96,12 @@ class App:
     async def run(self, install_signals: bool = False) -> None:
         """Migrate, serve until stopped, shut down gracefully."""
         await asyncio.to_thread(migrate.upgrade, self.ctx.config.database_url)
+        if self.ctx.db.is_sqlite:
+            # One process owns a SQLite database, so a lease left behind is from a sender that
+            # died mid-send (lost 250): resend now rather than when the lease runs out.
+            released = await self.ctx.db.run(outbox.release_leases)
+            if released:
+                log.warning("outbox_leases_released rows=%s", released)
         if install_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,7 +22,6 @@ import re
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,8 @@ from pathlib import Path
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import ForeignKey, String, Text, create_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session as OrmSession, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Session as OrmSession
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MAILGATE_SHARED", ROOT.parent / "shared"))
@@ -48,7 +48,7 @@ def load_corpus(n: int) -> list[bytes]:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 # --- the floor: stdlib parse (policy=default) + SQLAlchemy ORM commit, as in the baselines ----
@@ -171,10 +171,7 @@ async def run_mailgate(msgs: list[bytes], folder: Path) -> dict[str, float]:
     relay = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
     port = free_port()
     config = write_config(folder, port, relay.sockets[0].getsockname()[1])
-    log = (folder / "daemon.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    proc = subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "run"],
-                            stderr=log, env=env)
+    proc = spawn(config, folder / "daemon.log")
     try:
         await wait_port(port, proc)
         rtts: list[float] = []
@@ -188,22 +185,37 @@ async def run_mailgate(msgs: list[bytes], folder: Path) -> dict[str, float]:
             rtts.append((time.perf_counter() - sent) * 1000)
         sent_all = time.perf_counter()
         await client.quit()
-        while (state := pending(folder / "mailgate.db"))[0]:
-            await asyncio.sleep(0.01)
+        state = await processed(folder / "mailgate.db")
         done = time.perf_counter()
         rss = peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
-        log.close()
         relay.close()
-    latencies = [float(m) for m in re.findall(r"intake_stored .* ms=([\d.]+)", (folder / "daemon.log").read_text())]
+    log = (folder / "daemon.log").read_text()
+    latencies = [float(m) for m in re.findall(r"intake_stored .* ms=([\d.]+)", log)]
     return {
         "msgs": len(msgs), "send_s": sent_all - started, "total_s": done - started,
         "rate": len(msgs) / (done - started), "cases": state[1], "queued": state[2],
         "commit_p50": pct(latencies, 50), "commit_p99": pct(latencies, 99),
         "rtt_p50": pct(rtts, 50), "rtt_p99": pct(rtts, 99), "rss": rss, "stored": len(latencies),
     }
+
+
+def spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    with log.open("wb") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "run"],
+                                stderr=stderr, env=env)
+
+
+async def processed(db: Path) -> tuple[int, int, int]:
+    """Wait until no stored message is left unprocessed; return (left, cases, queued)."""
+    for _ in range(60_000):
+        if not (state := pending(db))[0]:
+            return state
+        await asyncio.sleep(0.01)
+    raise SystemExit("mailgate did not finish processing")
 
 
 async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -220,7 +232,8 @@ async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -241,8 +254,8 @@ def main() -> None:
     print(f"floor  parse + ORM                          {floor:8.0f} msg/s")
     print(f"mailgate SMTP intake -> committed case      {r['rate']:8.0f} msg/s "
           f"({r['rate'] / floor:.2f} of floor; {r['cases']:.0f} cases, {r['queued']:.0f} outbound queued)")
-    print(f"mailgate receive->commit latency            p50 {r['commit_p50']:.2f} ms  p99 {r['commit_p99']:.2f} ms"
-          f"  ({r['stored']:.0f} samples)")
+    print(f"mailgate receive->commit latency            p50 {r['commit_p50']:.2f} ms  "
+          f"p99 {r['commit_p99']:.2f} ms  ({r['stored']:.0f} samples)")
     print(f"client round trip (aiosmtplib, reused conn) p50 {r['rtt_p50']:.2f} ms  p99 {r['rtt_p99']:.2f} ms")
     print(f"mailgate peak RSS                           {r['rss']:.1f} MB")
 

@@ -16,6 +16,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailgate.errors import IntakeError
+from mailgate.faults import checkpoint
 from mailgate.intake.inbox import RawMessage, Receipt
 from mailgate.mail.addresses import is_valid
 
@@ -106,11 +107,13 @@ class IntakeHandler:
             mail_from=mail_from, rcpt_to=rcpts, peer=_peer(session),
             mailbox=self.recipients.mailbox_for(rcpts[0]) or "",
         )
+        checkpoint("in_smtp_data")
         try:
             await self.acceptor.accept(message)
             status = QUEUED
         except IntakeError:
             status = TEMPFAIL
+        checkpoint("after_commit_before_250")
         if self.protocol == "lmtp":
             # RFC 2033 §4.2: one reply per successful RCPT, in order.
             return "\r\n".join(status for _ in rcpts)

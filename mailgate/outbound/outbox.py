@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.storage.models import Outbox
@@ -41,50 +41,57 @@ def enqueue(
     }).scalar_one())
 
 
+_DUE = (select(Outbox.id)
+        .where(Outbox.state == "pending", Outbox.next_attempt_at <= bindparam("now"),
+               or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now")))
+        .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_LEASE = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)))
+          .values(lease_until=bindparam("until")))
+_LEASED = select(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True))).order_by(Outbox.id)
+_SENT = (update(Outbox).where(Outbox.id == bindparam("row"))
+         .values(state="sent", sent_at=bindparam("at"), lease_until=None,
+                 attempts=Outbox.attempts + 1, last_error=""))
+_RETRY = (update(Outbox).where(Outbox.id == bindparam("row"))
+          .values(state=bindparam("new_state"), attempts=bindparam("new_attempts"), lease_until=None,
+                  last_error=bindparam("error"), next_attempt_at=bindparam("next_at")))
+_FAILED = (update(Outbox).where(Outbox.id == bindparam("row"))
+           .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1,
+                   last_error=bindparam("error")))
+
+
 def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
     """Lease up to ``limit`` due rows to this sender."""
-    query = (
-        select(Outbox.id)
-        .where(Outbox.state == "pending", Outbox.next_attempt_at <= now,
-               or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
-        .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
+    conn = session.connection()
+    locked = session.get_bind().dialect.name == "postgresql"
+    ids = list(conn.execute(_DUE_LOCKED if locked else _DUE, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    session.connection().execute(
-        update(Outbox).where(Outbox.id.in_(ids)).values(lease_until=now + LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    return list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)))
+    conn.execute(_LEASE, {"ids": ids, "until": now + LEASE})
+    return list(session.scalars(_LEASED, {"ids": ids}))
 
 
 def mark_sent(session: Session, row_id: int, now: datetime) -> None:
-    session.connection().execute(
-        update(Outbox).where(Outbox.id == row_id)
-        .values(state="sent", sent_at=now, lease_until=None, attempts=Outbox.attempts + 1, last_error="")
-    )
+    session.connection().execute(_SENT, {"row": row_id, "at": now})
 
 
 def mark_retry(session: Session, row_id: int, attempts_before: int, now: datetime, error: str) -> None:
     attempts = attempts_before + 1
-    state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-    session.connection().execute(
-        update(Outbox).where(Outbox.id == row_id).values(
-            state=state, attempts=attempts, lease_until=None, last_error=error[:1000],
-            next_attempt_at=now + backoff(attempts),
-        )
-    )
+    session.connection().execute(_RETRY, {
+        "row": row_id, "new_state": "failed" if attempts >= MAX_ATTEMPTS else "pending",
+        "new_attempts": attempts, "error": error[:1000], "next_at": now + backoff(attempts)})
 
 
 def mark_failed(session: Session, row_id: int, error: str) -> None:
-    session.connection().execute(
-        update(Outbox).where(Outbox.id == row_id)
-        .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1, last_error=error[:1000])
-    )
+    session.connection().execute(_FAILED, {"row": row_id, "error": error[:1000]})
+
+
+def release_leases(session: Session) -> int:
+    """Forget every lease (at start-up of the only sender: SQLite is single-process)."""
+    result = session.connection().execute(
+        update(Outbox).where(Outbox.state == "pending", Outbox.lease_until.is_not(None))
+        .values(lease_until=None))
+    return int(result.rowcount)
 
 
 def retry_now(session: Session, row_id: int | None, now: datetime) -> int:

@@ -8,6 +8,7 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from mailgate.errors import PermanentDeliveryError, TransientDeliveryError
+from mailgate.faults import checkpoint
 from mailgate.outbound import outbox
 from mailgate.outbound.sender import MailSession, MailTransport
 from mailgate.services.context import Context
@@ -68,6 +69,7 @@ async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:
         await ctx.db.run(lambda s: outbox.mark_retry(s, row.id, row.attempts, now, error))
         log.info("outbox_retry id=%s attempt=%s error=%s", row.id, row.attempts + 1, error[:120])
         return 0
+    checkpoint("after_relay_250_before_mark_sent")
     await ctx.db.run(lambda s: outbox.mark_sent(s, row.id, now))
     log.info("outbox_sent id=%s message_id=%s", row.id, row.message_id)
     return 1
