@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import mailbox
-import os
-import shutil
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -18,35 +15,24 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MAILGATE = [sys.executable, "-m", "mailgate"]
-pytestmark = pytest.mark.skipif(os.environ.get("MAILGATE_TEST_DB") == "postgresql",
-                                reason="CLI subprocess tests use the default SQLite config")
+from tests.processes import MAILGATE, ONLY_SQLITE, clean_env, default_config, free_port, spawn
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = pytest.mark.skipif(ONLY_SQLITE, reason="CLI subprocess tests use the default SQLite config")
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A copy of the repository's default mailgate.toml on a free port, with a fresh .env."""
     port = free_port()
-    text = (ROOT / "mailgate.toml").read_text().replace("127.0.0.1:2525", f"127.0.0.1:{port}")
-    (tmp_path / "mailgate.toml").write_text(text)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    (tmp_path / ".env").write_text("MAILGATE_SECRET=cli-test-secret-0123456789\n")
+    default_config(tmp_path, port)
     (tmp_path / "port").write_text(str(port))
     return tmp_path
 
 
 def mg(workdir: Path, *args: str, stdin: bytes | None = None,
        check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
     result = subprocess.run([*MAILGATE, *args], cwd=workdir, input=stdin, capture_output=True,
-                            env=env, timeout=60)
+                            env=clean_env(), timeout=60)
     if check and result.returncode != 0:
         raise AssertionError(f"mailgate {args} failed: {result.stderr.decode()}")
     return result
@@ -58,10 +44,8 @@ def as_json(result: subprocess.CompletedProcess[bytes]) -> object:
 
 @pytest.fixture
 def daemon(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
     log = workdir / "daemon.log"
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen([*MAILGATE, "run"], cwd=workdir, env=env, stderr=stderr)
+    proc = spawn(workdir)
     port = int((workdir / "port").read_text())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -4,11 +4,8 @@ doubled after a restart (RELIABILITY rows 46, 60, 63)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,37 +14,21 @@ import pytest
 
 from tests.fakes import SmtpSink
 from tests.mailer import mail
+from tests.processes import ONLY_SQLITE, default_config, free_port, spawn
 
-ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(os.environ.get("MAILGATE_TEST_DB") == "postgresql",
+pytestmark = pytest.mark.skipif(ONLY_SQLITE,
                                 reason="crash tests run the daemon on its default SQLite database")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Daemon:
     def __init__(self, folder: Path, sink_port: int) -> None:
         self.folder = folder
         self.port = free_port()
-        (folder / ".env").write_text("MAILGATE_SECRET=crash-test-secret-0123456789\n")
-        # The repository's default config, on a free port, relaying to the test's sink.
-        text = (ROOT / "mailgate.toml").read_text().replace("127.0.0.1:2525", f"127.0.0.1:{self.port}")
-        relay = f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n\n'
-        templates = f'\ntemplates = "{ROOT / "templates"}"'
-        text = text.replace("[smtp_in]", relay + "[smtp_in]")
-        text = text.replace('secret_env = "MAILGATE_SECRET"', 'secret_env = "MAILGATE_SECRET"' + templates)
-        (folder / "mailgate.toml").write_text(text)
+        default_config(folder, self.port, relay_port=sink_port)
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, fault: str = "") -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-        if fault:
-            env["MAILGATE_FAULT"] = fault
-        self.proc = self._spawn(env)
+        self.proc = spawn(self.folder, fault)
         for _ in range(300):
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -57,11 +38,6 @@ class Daemon:
                 assert self.proc.poll() is None, (self.folder / "daemon.log").read_text()
                 await asyncio.sleep(0.05)
         raise AssertionError("daemon did not start")
-
-    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with (self.folder / "daemon.log").open("ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "mailgate", "run"], cwd=self.folder,
-                                    env=env, stderr=log)
 
     async def exited(self) -> int:
         assert self.proc is not None

@@ -1,0 +1,48 @@
+"""Helpers for tests that run the ``mailgate`` command as a separate process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAILGATE = [sys.executable, "-m", "mailgate"]
+ONLY_SQLITE = os.environ.get("MAILGATE_TEST_DB") == "postgresql"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(fault: str = "") -> dict[str, str]:
+    """The test's environment without MAILGATE_* variables (plus a crash point, if asked)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    if fault:
+        env["MAILGATE_FAULT"] = fault
+    return env
+
+
+def default_config(folder: Path, port: int, relay_port: int | None = None) -> None:
+    """Write the repository's default mailgate.toml into ``folder`` on ``port``, with a .env.
+
+    With ``relay_port``, outbound mail goes to an SMTP relay there instead of the Maildir.
+    """
+    text = (ROOT / "mailgate.toml").read_text().replace("127.0.0.1:2525", f"127.0.0.1:{port}")
+    text = text.replace('secret_env = "MAILGATE_SECRET"',
+                        f'secret_env = "MAILGATE_SECRET"\ntemplates = "{ROOT / "templates"}"')
+    if relay_port is not None:
+        relay = f'[smtp_out]\nhost = "127.0.0.1"\nport = {relay_port}\nstarttls = false\n\n'
+        text = text.replace("[smtp_in]", relay + "[smtp_in]")
+    (folder / "mailgate.toml").write_text(text)
+    (folder / ".env").write_text("MAILGATE_SECRET=subprocess-test-secret-0123456789\n")
+
+
+def spawn(folder: Path, fault: str = "") -> subprocess.Popen[bytes]:
+    """Start ``mailgate run`` in ``folder``; its log goes to daemon.log there."""
+    with (folder / "daemon.log").open("ab") as log:
+        return subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(fault), stderr=log)
