@@ -91,11 +91,11 @@ def analyse(session: Session, ctx: Context, mail: ParsedMail, rcpts: Sequence[st
 
 
 def _case_view(session: Session, case_id: int | None) -> CaseView | None:
-    ticket = repos.get_ticket(session, case_id) if case_id is not None else None
-    if ticket is None:
+    state = repos.case_state(session, case_id) if case_id is not None else None
+    if state is None:
         return None
-    category = Category(repos.status_of(session, ticket).category)
-    return CaseView(ticket.id, category, ticket.owner_id is not None, ticket.closed_at)
+    ticket_id, category, owner_id, closed_at = state
+    return CaseView(ticket_id, Category(category), owner_id is not None, closed_at)
 
 
 async def process_inbound(ctx: Context, inbound_id: int, raw: bytes | None = None) -> Outcome:
