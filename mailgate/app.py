@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from mailgate.clock import Clock, SystemClock
 from mailgate.config import Config
+from mailgate.intake.imap import MailboxPoller
 from mailgate.intake.inbox import Inbox
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.outbound import outbox
@@ -115,9 +116,17 @@ class App:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._processor())
                 tasks.create_task(self._drainer())
+                for poller in self.pollers():
+                    tasks.create_task(poller.run(self.stopping))
         finally:
             await self.ctx.db.dispose()
             log.info("mailgate_stopped")
+
+    def pollers(self) -> list[MailboxPoller]:
+        """One IMAP poller per mailbox with an ``[mailbox.imap]`` table."""
+        cfg = self.ctx.config
+        return [MailboxPoller(box, self.ingest, self.ctx.db, self.ctx.clock, cfg.gateway.max_message_size)
+                for box in cfg.mailboxes if box.imap is not None]
 
     def stop(self) -> None:
         """Begin a graceful stop: intake closes first, so nothing new is acknowledged."""

@@ -17,8 +17,9 @@ from mailgate import logs
 from mailgate.app import App
 from mailgate.config import Config, load_config
 from mailgate.errors import ConfigError, MailgateError
+from mailgate.intake.imap import ImapConnection
 from mailgate.intake.inbox import RawMessage
-from mailgate.services import explain, outgoing, quarantine, tickets
+from mailgate.services import explain, mailboxes, outgoing, quarantine, tickets
 from mailgate.storage import migrate
 from mailgate.storage.db import DB_ERRORS
 
@@ -111,11 +112,32 @@ def init(obj: dict[str, Any], force: bool) -> None:
 
 
 @cli.command("check-config")
+@click.option("--connect", is_flag=True, help="Also log in to every IMAP mailbox.")
 @click.pass_obj
-def check_config(obj: dict[str, Any]) -> None:
+def check_config(obj: dict[str, Any], connect: bool) -> None:
     """Validate the configuration and print every problem."""
     config = _config(obj)
     click.echo(f"{config.path}: OK ({len(config.mailboxes)} mailbox(es), {len(config.pools)} pool(s))")
+    if connect and not _run(_try_logins(config)):
+        sys.exit(1)
+
+
+async def _try_logins(config: Config) -> bool:
+    ok = True
+    for box in config.mailboxes:
+        if box.imap is None:
+            continue
+        try:
+            conn = await ImapConnection.open(box.imap)
+            try:
+                validity, _ = await conn.select(box.imap.folder)
+            finally:
+                await conn.close()
+            click.echo(f"mailbox {box.name}: IMAP login OK, {box.imap.folder} uidvalidity={validity}")
+        except MailgateError as exc:
+            click.echo(f"mailbox {box.name}: IMAP FAILED: {exc}", err=True)
+            ok = False
+    return ok
 
 
 @cli.command()
@@ -218,6 +240,21 @@ def ticket_close(obj: dict[str, Any], ticket_id: int, no_notify: bool) -> None:
     """Close a case (the requester is told)."""
     _run(_with_ctx(obj, lambda app: tickets.close_ticket(app.ctx, ticket_id, not no_notify)))
     click.echo(f"closed case {ticket_id}")
+
+
+@cli.group("mailbox")
+def mailbox_group() -> None:
+    """Supervised mailboxes."""
+
+
+@mailbox_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def mailbox_list(obj: dict[str, Any], as_json: bool) -> None:
+    """Each mailbox: how it is received; for IMAP, connection, last poll, cursor, backlog, errors."""
+    rows = _run(_with_ctx(obj, lambda app: mailboxes.list_mailboxes(app.ctx)))
+    _emit(rows, as_json, ("name", "address", "intake", "connected", "last_poll_at", "last_uid",
+                          "ingested", "backlog", "last_error"))
 
 
 @cli.group("quarantine")

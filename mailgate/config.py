@@ -107,6 +107,8 @@ class ImapConfig:
     quarantine_folder: str = "mailgate/quarantine"
     idle: bool = True
     poll_interval: timedelta = timedelta(seconds=60)
+    start: str = "all"            # first start on a mailbox: all | unseen | since:YYYY-MM-DD
+    batch: int = 50               # messages per UID FETCH
     password: str = field(default="", metadata={"resolved": True})
 
 
@@ -332,6 +334,10 @@ def _check_mailboxes(config: Config) -> list[str]:
             problems.append(f"mailbox.{box.name}.kind: must be support or sales")
         if box.name in seen:
             problems.append(f"mailbox.{box.name}.name: used twice")
+        if box.imap is not None and not re.match(r"^(all|unseen|since:\d{4}-\d{2}-\d{2})$", box.imap.start):
+            problems.append(f"mailbox.{box.name}.imap.start: all, unseen or since:YYYY-MM-DD")
+        if box.imap is not None and not 1 <= box.imap.batch <= 500:
+            problems.append(f"mailbox.{box.name}.imap.batch: between 1 and 500")
         seen.add(box.name)
     return problems
 

@@ -19,6 +19,14 @@ class IntakeError(MailgateError):
     """A message could not be stored durably; the sender must retry (4xx)."""
 
 
+class ImapError(MailgateError):
+    """An IMAP server failed, refused a command or the connection broke; reconnect with backoff."""
+
+
+class ImapAuthError(ImapError):
+    """The IMAP server refused the login: back off for minutes, never storm it."""
+
+
 class MessageRejected(MailgateError):
     """A message can never be accepted (5xx); ``reason`` says why."""
 

@@ -24,6 +24,7 @@ from mailgate.storage.models import Inbound, Outbox
 from tests.fakes import FrozenClock, SmtpSink
 
 SECRET = "test-secret-0123456789abcdef"
+IMAP_PASSWORD = "imap-test-password"
 PG_ADMIN = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 BACKEND = os.environ.get("MAILGATE_TEST_DB", "sqlite")
 
@@ -65,10 +66,27 @@ def database_url(tmp_path: Path, pg_template: str | None) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+MAILBOXES = (("support", "support@example.com", "support", "support"),
+             ("billing", "billing@example.com", "support", "support"),
+             ("sales", "sales@example.com", "sales", "sales"))
+
+
+def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str] | None) -> str:
+    text = f'[[mailbox]]\nname = "{name}"\naddress = "{address}"\npool = "{pool}"\nkind = "{kind}"\n'
+    if imap:
+        port, user = imap
+        text += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {port}\n  tls = false\n'
+                 f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n  poll_interval = "1s"\n')
+    return text
+
+
 def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
-                 protocol: str = "smtp", max_size: str = "25MB") -> Config:
+                 protocol: str = "smtp", max_size: str = "25MB",
+                 imap: dict[str, tuple[int, str]] | None = None) -> Config:
+    """A test config; ``imap`` maps mailbox names to the (port, user) of an IMAP account."""
     smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
                 'timeout = "5s"\n' if sink_port else "")
+    boxes = "\n".join(_mailbox(*box, imap=(imap or {}).get(box[0])) for box in MAILBOXES)
     text = f"""
 [gateway]
 name = "Example Support"
@@ -84,21 +102,7 @@ listen = "127.0.0.1:0"
 protocol = "{protocol}"
 
 {smtp_out}
-[[mailbox]]
-name = "support"
-address = "support@example.com"
-pool = "support"
-
-[[mailbox]]
-name = "billing"
-address = "billing@example.com"
-pool = "support"
-
-[[mailbox]]
-name = "sales"
-address = "sales@example.com"
-pool = "sales"
-kind = "sales"
+{boxes}
 
 [[pool]]
 name = "support"
@@ -111,7 +115,7 @@ mode = "pull"
 """
     path = tmp_path / "mailgate.toml"
     path.write_text(text)
-    return load_config(path, environ={"MAILGATE_SECRET": SECRET})
+    return load_config(path, environ={"MAILGATE_SECRET": SECRET, "MAILGATE_IMAP_PW": IMAP_PASSWORD})
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from mailgate.clock import Clock
 from mailgate.mail.parse import content_digest
@@ -32,13 +33,21 @@ class RawMessage:
     rcpt_to: tuple[str, ...] = ()
     peer: str = ""
     mailbox: str = ""
-    source_key: str | None = None     # e.g. imap:<account>:<uidvalidity>:<uid>
+    source_key: str | None = None     # e.g. imap:<mailbox>:<uidvalidity>:<uid>
+    quarantine: str = ""              # a reason to store the message straight into quarantine
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     inbound_id: int
     created: bool
+    quarantined: bool = False    # stored, but in quarantine (IMAP moves it to its quarantine folder)
+
+
+class Acceptor(Protocol):
+    """Stores a message durably (and may process it); raises IntakeError when it cannot."""
+
+    async def accept(self, message: RawMessage) -> Receipt: ...
 
 
 class Inbox:
@@ -63,7 +72,8 @@ class Inbox:
             digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
             mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
             mailbox=message.mailbox, peer=message.peer[:100], raw=message.data,
-            received_at=self.clock.now(),
+            received_at=self.clock.now(), state="quarantined" if message.quarantine else "pending",
+            reason=message.quarantine,
         )
         started = time.perf_counter()
         try:
@@ -74,6 +84,6 @@ class Inbox:
             raise storage_failure(exc) from exc
         log.info("intake_stored id=%s source=%s size=%s duplicate=%s ms=%.2f", inbound_id,
                  message.source, len(message.data), not created, (time.perf_counter() - started) * 1000)
-        if created:
+        if created and not message.quarantine:
             self.on_stored(inbound_id, message.data)
-        return Receipt(inbound_id, created)
+        return Receipt(inbound_id, created, quarantined=bool(message.quarantine))

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailgate.errors import IntakeError
 from mailgate.faults import checkpoint
-from mailgate.intake.inbox import RawMessage, Receipt
+from mailgate.intake.inbox import Acceptor, RawMessage
 from mailgate.mail.addresses import is_valid
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,6 @@ BAD_ADDRESS: Final = "553 5.1.3 Bad recipient address syntax"
 #: Lines up to 64 KiB are accepted: real mail (and IMAP-fetched copies of it) exceeds RFC 5321's
 #: 1,000 octets, and a 500 here would bounce a customer's mail for a cosmetic reason.
 LINE_LIMIT: Final = 65536
-
-
-class Acceptor(Protocol):
-    """Stores a message durably (and may process it); raises IntakeError when it cannot."""
-
-    async def accept(self, message: RawMessage) -> Receipt: ...
 
 
 class SenderPolicy(Protocol):

@@ -37,10 +37,12 @@ class Ingest:
 
     async def accept(self, message: RawMessage) -> Receipt:
         started = time.perf_counter()
-        try:
-            mail: ParsedMail | str = await parse_bounded(message.data, self.ctx)
-        except ParseError as exc:
-            mail = str(exc)
+        mail: ParsedMail | str = message.quarantine
+        if not message.quarantine:
+            try:
+                mail = await parse_bounded(message.data, self.ctx)
+            except ParseError as exc:
+                mail = str(exc)
         now = self.ctx.clock.now()
         row = repos.NewInbound(
             source=message.source, source_key=message.source_key,
@@ -71,6 +73,7 @@ def _store_and_process(session: Session, ctx: Context, row: repos.NewInbound, ma
         return Receipt(inbound_id, False), None
     if isinstance(mail, str):
         repos.finish_inbound(session, inbound_id, "quarantined", now, mail)
-        return Receipt(inbound_id, True), Outcome(inbound_id, "quarantined", reason=mail)
+        return Receipt(inbound_id, True, quarantined=True), Outcome(inbound_id, "quarantined", reason=mail)
     received = Received(inbound_id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, now)
-    return Receipt(inbound_id, True), persist(session, ctx, received, mail, now)
+    outcome = persist(session, ctx, received, mail, now)
+    return Receipt(inbound_id, True, quarantined=outcome.state == "quarantined"), outcome

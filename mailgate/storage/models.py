@@ -202,3 +202,18 @@ class AutoResponse(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     __table_args__ = (Index("ix_auto_response_sender", "sender", "at"),)
+
+
+class MailboxState(Base):
+    """Each IMAP-supervised mailbox's durable cursor and what ``mailbox list`` shows about it."""
+
+    __tablename__ = "mailbox_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    connected: Mapped[bool] = mapped_column(default=False)
+    last_poll_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    backlog: Mapped[int] = mapped_column(Integer, default=0)
+    ingested: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]

@@ -18,6 +18,7 @@ from mailgate.storage.models import (
     AutoResponse,
     Blob,
     Inbound,
+    MailboxState,
     MailMessage,
     Participant,
     Staff,
@@ -59,6 +60,8 @@ class NewInbound:
     peer: str
     raw: bytes
     received_at: datetime
+    state: str = "pending"
+    reason: str = ""
 
 
 def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool]:
@@ -66,8 +69,8 @@ def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool]:
     new_id = session.connection().execute(_insert_once(session, Inbound), {
         "source": row.source, "source_key": row.source_key, "digest": row.digest, "sha256": row.sha256,
         "mail_from": row.mail_from, "rcpt_to": row.rcpt_to, "mailbox": row.mailbox, "peer": row.peer,
-        "size": len(row.raw), "raw": row.raw, "received_at": row.received_at, "state": "pending",
-        "reason": "",
+        "size": len(row.raw), "raw": row.raw, "received_at": row.received_at, "state": row.state,
+        "reason": row.reason,
     }).scalar_one_or_none()
     if new_id is not None:
         return int(new_id), True
@@ -287,3 +290,56 @@ def auto_responses(session: Session, sender: str, ticket_id: int, now: datetime)
 
 def record_auto_response(session: Session, sender: str, ticket_id: int, now: datetime) -> None:
     session.connection().execute(_INSERT_AUTO_RESPONSE, {"sender": sender, "ticket_id": ticket_id, "at": now})
+
+
+# --- IMAP cursors ----------------------------------------------------------------------------
+
+def mailbox_state(session: Session, name: str, now: datetime) -> MailboxState:
+    """The mailbox's state row, created on first use."""
+    state = session.get(MailboxState, name)
+    if state is None:
+        state = MailboxState(name=name, uidvalidity=None, last_uid=0, connected=False, last_error="",
+                             backlog=0, ingested=0, updated_at=now)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def update_mailbox_state(session: Session, name: str, now: datetime, **values: Any) -> None:
+    state = mailbox_state(session, name, now)
+    for key, value in values.items():
+        setattr(state, key, value)
+    state.updated_at = now
+
+
+def check_uidvalidity(session: Session, name: str, validity: int, now: datetime) -> bool:
+    """Record the folder's UIDVALIDITY; on a change, reset the cursor (full rescan). Changed?"""
+    state = mailbox_state(session, name, now)
+    changed = state.uidvalidity not in (None, validity)
+    if changed:
+        state.last_uid = 0
+    state.uidvalidity = validity
+    state.connected = True
+    state.last_error = ""
+    state.updated_at = now
+    return changed
+
+
+def imap_cursor(session: Session, name: str, now: datetime) -> int | None:
+    """The last UID taken; None before the first message (the start policy applies)."""
+    state = mailbox_state(session, name, now)
+    if state.last_uid:
+        return state.last_uid
+    return None if state.ingested == 0 else 0
+
+
+def advance_cursor(session: Session, name: str, last_uid: int, count: int, now: datetime) -> None:
+    state = mailbox_state(session, name, now)
+    state.last_uid = max(state.last_uid, last_uid)
+    state.ingested += count
+    state.backlog = max(state.backlog - count, 0)
+    state.updated_at = now
+
+
+def mailbox_states(session: Session) -> Sequence[MailboxState]:
+    return session.scalars(select(MailboxState).order_by(MailboxState.name)).all()

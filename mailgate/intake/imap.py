@@ -1,0 +1,379 @@
+"""IMAP intake (aioimaplib): supervise a mailbox without losing or duplicating a message.
+
+Per connection: LOGIN → SELECT (UIDVALIDITY) → UID SEARCH above the durable cursor → UID FETCH
+``BODY.PEEK[]`` in size-bounded batches → accept each message (committed) → only then MOVE it to
+the processed or quarantine folder (COPY + ``\\Deleted`` + UID EXPUNGE without MOVE) → advance the
+cursor. A crash anywhere re-fetches at most the messages not yet moved, and the inbound table's
+unique source key (mailbox, UIDVALIDITY, UID) plus the content digest make the re-fetch a no-op.
+Then IDLE (re-issued every few minutes, which also detects half-open connections) or a poll
+interval. Any error: log out, back off with jitter (minutes after a refused login), reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import ssl
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final
+
+import aioimaplib
+
+from mailgate.clock import Clock
+from mailgate.config import ImapConfig, MailboxConfig
+from mailgate.errors import ImapAuthError, ImapError, IntakeError
+from mailgate.faults import checkpoint
+from mailgate.intake.inbox import Acceptor, RawMessage
+from mailgate.storage import repos
+from mailgate.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+COMMAND_TIMEOUT: Final = 30.0
+IDLE_SECONDS: Final = 240.0          # re-issue IDLE well inside the 29-minute limit (RFC 2177)
+BATCH_BYTES: Final = 8_000_000       # bounded memory per UID FETCH
+_FETCH_HEAD: Final = re.compile(rb"FETCH \(.*?\{(\d+)\}$")
+_UID: Final = re.compile(rb"UID (\d+)")
+_SIZE: Final = re.compile(rb"UID (\d+).*?RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*?UID (\d+)")
+_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``"1:3,7"`` (always ranges: some servers choke on a bare UID MOVE)."""
+    parts: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = ordered[0]
+    for uid in ordered[1:]:
+        if uid != prev + 1:
+            parts.append(f"{start}:{prev}")
+            start = uid
+        prev = uid
+    parts.append(f"{start}:{prev}")
+    return ",".join(parts)
+
+
+def parse_fetch(lines: Sequence[bytes | bytearray]) -> list[tuple[int, bytes]]:
+    """Pair each ``* n FETCH (UID u BODY[] {size}`` line with its literal: [(uid, bytes)]."""
+    found: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(lines):
+        line = bytes(lines[i])
+        head = _FETCH_HEAD.search(line)
+        if head and i + 1 < len(lines):
+            literal = bytes(lines[i + 1])
+            tail = bytes(lines[i + 2]) if i + 2 < len(lines) else b""
+            uid = _UID.search(line) or _UID.search(tail)   # UID may come before or after BODY[]
+            if uid and len(literal) == int(head[1]):
+                found.append((int(uid[1]), literal))
+            i += 2
+        else:
+            i += 1
+    return found
+
+
+def parse_sizes(lines: Sequence[bytes | bytearray]) -> dict[int, int]:
+    sizes: dict[int, int] = {}
+    for line in lines:
+        match = _SIZE.search(bytes(line))
+        if match:
+            uid, size = (match[1], match[2]) if match[1] else (match[4], match[3])
+            sizes[int(uid)] = int(size)
+    return sizes
+
+
+def search_criteria(start: str, last_uid: int | None) -> str:
+    """The UID SEARCH for what is new: above the cursor, or the first-start policy."""
+    if last_uid is not None:
+        return f"UID {last_uid + 1}:*"
+    if start == "unseen":
+        return "UNSEEN"
+    if start.startswith("since:"):
+        year, month, day = start[len("since:"):].split("-")
+        return f"SINCE {int(day)}-{_MONTHS[int(month) - 1]}-{year}"
+    return "ALL"
+
+
+class ImapConnection:
+    """One logged-in IMAP session: the only code that speaks aioimaplib."""
+
+    def __init__(self, client: aioimaplib.IMAP4, capabilities: set[str], delimiter: str) -> None:
+        self.client = client
+        self.capabilities = capabilities
+        self.delimiter = delimiter
+
+    @classmethod
+    async def open(cls, cfg: ImapConfig) -> ImapConnection:
+        context = ssl.create_default_context() if cfg.tls else None
+        if cfg.tls:
+            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(cfg.host, cfg.port, timeout=COMMAND_TIMEOUT,
+                                                            ssl_context=context)
+        else:
+            client = aioimaplib.IMAP4(cfg.host, cfg.port, timeout=COMMAND_TIMEOUT)
+        try:
+            await client.wait_hello_from_server()
+            response = await client.login(cfg.username, cfg.password)
+            if response.result != "OK":
+                raise ImapAuthError(f"login refused for {cfg.username}: {_text(response.lines)}")
+            listing = await _checked(client.list('""', '""'), "LIST")
+        except (OSError, TimeoutError, aioimaplib.Abort) as exc:
+            _drop(client)
+            raise ImapError(f"connect {cfg.host}:{cfg.port}: {type(exc).__name__}: {exc}") from exc
+        except ImapError:
+            _drop(client)
+            raise
+        match = re.search(rb'\) "(.)"', bytes(listing[0])) if listing else None
+        delimiter = match[1].decode() if match else "/"
+        return cls(client, set(client.protocol.capabilities), delimiter)
+
+    def folder(self, name: str) -> str:
+        """Configured folder names use '/'; the server may use another separator."""
+        return name.replace("/", self.delimiter)
+
+    async def ensure_folder(self, name: str) -> None:
+        response = await self.client.create(self.folder(name))
+        if response.result != "OK" and b"ALREADYEXISTS" not in b" ".join(map(bytes, response.lines)):
+            raise ImapError(f"CREATE {name}: {_text(response.lines)}")
+
+    async def select(self, folder: str) -> tuple[int, int]:
+        """SELECT; return (UIDVALIDITY, UIDNEXT)."""
+        lines = await _checked(self.client.select(self.folder(folder)), f"SELECT {folder}")
+        text = b" ".join(map(bytes, lines))
+        validity = re.search(rb"UIDVALIDITY (\d+)", text)
+        uidnext = re.search(rb"UIDNEXT (\d+)", text)
+        if not validity:
+            raise ImapError(f"SELECT {folder}: no UIDVALIDITY")
+        return int(validity[1]), int(uidnext[1]) if uidnext else 0
+
+    async def search(self, criteria: str) -> list[int]:
+        lines = await _checked(self.client.uid_search(*criteria.split(), charset=None), "UID SEARCH")
+        return sorted({int(n) for line in lines[:-1] for n in bytes(line).split() if n.isdigit()})
+
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        lines = await _checked(self.client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)"), "UID FETCH")
+        return parse_sizes(lines)
+
+    async def fetch(self, uids: Sequence[int], part: str = "BODY.PEEK[]") -> list[tuple[int, bytes]]:
+        lines = await _checked(self.client.uid("fetch", uid_set(uids), f"(UID {part})"), "UID FETCH")
+        return parse_fetch(lines)
+
+    async def move(self, uids: Sequence[int], folder: str) -> None:
+        target = self.folder(folder)
+        if "MOVE" in self.capabilities:
+            await _checked(self.client.uid("move", uid_set(uids), target), "UID MOVE")
+            return
+        await _checked(self.client.uid("copy", uid_set(uids), target), "UID COPY")
+        await _checked(self.client.uid("store", uid_set(uids), "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE")
+        await _checked(self.client.uid("expunge", uid_set(uids)), "UID EXPUNGE")
+
+    async def wait_for_mail(self, seconds: float, stop: asyncio.Event) -> None:
+        """IDLE until the server reports something, ``seconds`` pass, or ``stop`` is set."""
+        if "IDLE" not in self.capabilities:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await stop.wait()
+            await _checked(self.client.noop(), "NOOP")
+            return
+        idle = await self.client.idle_start(timeout=seconds + COMMAND_TIMEOUT)
+        push = asyncio.ensure_future(self.client.wait_server_push(timeout=seconds))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({push, stopping, idle}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            push.cancel()
+            stopping.cancel()
+        if idle.done():   # the server ended IDLE itself (BYE, error): treat as a broken session
+            raise ImapError(f"IDLE ended by the server: {idle.exception() or idle.result()}")
+        self.client.idle_done()
+        try:
+            await asyncio.wait_for(idle, COMMAND_TIMEOUT)   # no DONE answer: half-open connection
+        except TimeoutError as exc:
+            raise ImapError("no answer to IDLE DONE") from exc
+
+    async def close(self) -> None:
+        """LOGOUT if the server still answers; close the socket in any case."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.logout(), 5)
+        _drop(self.client)
+
+
+def _drop(client: aioimaplib.IMAP4) -> None:
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+
+
+async def _checked(call: Awaitable[Any], what: str) -> list[bytes]:
+    try:
+        response = await asyncio.wait_for(call, COMMAND_TIMEOUT)
+    except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+        raise ImapError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    if response.result != "OK":
+        raise ImapError(f"{what}: {response.result} {_text(response.lines)}")
+    return list(response.lines)
+
+
+def _text(lines: Sequence[bytes | bytearray]) -> str:
+    return b" ".join(bytes(line) for line in lines).decode("utf-8", "replace")[:300]
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with ±20 % jitter."""
+
+    first: float
+    cap: float
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.first if not self.current else min(self.current * 2, self.cap)
+        return self.current * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class MailboxPoller:
+    """Supervises one ``[[mailbox]]`` with ``[mailbox.imap]`` until ``stop`` is set."""
+
+    def __init__(self, box: MailboxConfig, acceptor: Acceptor, db: Database, clock: Clock,
+                 max_size: int, idle_seconds: float = IDLE_SECONDS) -> None:
+        assert box.imap is not None
+        self.box = box
+        self.cfg: ImapConfig = box.imap
+        self.acceptor = acceptor
+        self.db = db
+        self.clock = clock
+        self.max_size = max_size
+        self.idle_seconds = idle_seconds
+        self.errors = Backoff(1.0, 300.0)
+        self.auth_errors = Backoff(60.0, 900.0)
+        self.stop = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        while not stop.is_set():
+            try:
+                await self._connected(stop)
+            except ImapAuthError as exc:
+                await self._failed(stop, exc, self.auth_errors, logging.ERROR)
+            except (ImapError, IntakeError) as exc:
+                await self._failed(stop, exc, self.errors, logging.WARNING)
+
+    async def _failed(self, stop: asyncio.Event, exc: Exception, backoff: Backoff, level: int) -> None:
+        delay = backoff.next()
+        log.log(level, "imap_error mailbox=%s retry_in=%.0fs error=%s", self.box.name, delay, exc)
+        await self._state(connected=False, last_error=str(exc)[:500])
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+
+    async def _connected(self, stop: asyncio.Event) -> None:
+        conn = await ImapConnection.open(self.cfg)
+        try:
+            for folder in (self.cfg.processed_folder, self.cfg.quarantine_folder):
+                await conn.ensure_folder(folder)
+            validity, uidnext = await conn.select(self.cfg.folder)
+            await self._check_validity(validity)
+            log.info("imap_connected mailbox=%s uidvalidity=%s", self.box.name, validity)
+            self.auth_errors.reset()
+            while not stop.is_set():
+                taken = await self.poll_once(conn, validity, uidnext)
+                self.errors.reset()
+                if not taken and not stop.is_set():
+                    await self._wait(conn, stop)
+        finally:
+            await conn.close()
+            await self._state(connected=False)
+
+    async def _wait(self, conn: ImapConnection, stop: asyncio.Event) -> None:
+        if self.cfg.idle and "IDLE" in conn.capabilities:
+            await conn.wait_for_mail(self.idle_seconds, stop)
+        else:
+            await conn.wait_for_mail(self.cfg.poll_interval.total_seconds(), stop)
+
+    async def _check_validity(self, validity: int) -> None:
+        changed = await self.db.run(partial(repos.check_uidvalidity, name=self.box.name,
+                                            validity=validity, now=self.clock.now()))
+        if changed:
+            log.warning("imap_uidvalidity_changed mailbox=%s uidvalidity=%s: rescanning",
+                        self.box.name, validity)
+
+    async def _cursor(self) -> int | None:
+        return await self.db.run(partial(repos.imap_cursor, name=self.box.name, now=self.clock.now()))
+
+    async def poll_once(self, conn: ImapConnection, validity: int, uidnext: int = 0) -> int:
+        """Take every new message once; return how many were taken."""
+        last = await self._cursor()
+        found = await conn.search(search_criteria(self.cfg.start, last))
+        # Servers answer "UID n:*" with the highest UID even when it is not above n: filter.
+        uids = [u for u in found if last is None or u > last]
+        await self._state(last_poll_at=self.clock.now(), backlog=len(uids))
+        taken = 0
+        sizes = await conn.sizes(uids) if uids else {}
+        too_big = [u for u in uids if sizes.get(u, 0) > self.max_size]
+        if too_big:
+            taken += await self._take(conn, validity, too_big, oversized=True)
+        for batch in self._batches([u for u in uids if u not in too_big], sizes):
+            taken += await self._take(conn, validity, batch)
+        if last is None and uidnext:
+            # First start with a policy: whatever the policy skipped is old mail; start above it.
+            await self._state(last_uid=max(uidnext - 1, await self._cursor() or 0))
+        return taken
+
+    def _batches(self, uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
+        """Split into UID FETCH batches bounded in count and bytes (bounded memory)."""
+        if not uids:
+            return []
+        batches: list[list[int]] = [[]]
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if batches[-1] and (len(batches[-1]) >= self.cfg.batch or total + size > BATCH_BYTES):
+                batches.append([])
+                total = 0
+            batches[-1].append(uid)
+            total += size
+        return batches
+
+    async def _take(self, conn: ImapConnection, validity: int, uids: list[int],
+                    oversized: bool = False) -> int:
+        # An oversized message is not downloaded: its header goes to mailgate's quarantine and
+        # the message itself (all its bytes) to the quarantine folder on the server.
+        fetched = await conn.fetch(uids, "BODY.PEEK[HEADER]" if oversized else "BODY.PEEK[]")
+        checkpoint("imap_after_fetch")
+        processed: list[int] = []
+        quarantined: list[int] = []
+        reason = (f"over max_message_size: left whole in IMAP folder {self.cfg.quarantine_folder}"
+                  if oversized else "")
+        for uid, data in fetched:
+            if self.stop.is_set():    # finish the message in hand, leave the rest for next time
+                break
+            receipt = await self.acceptor.accept(RawMessage(
+                data=data, source="imap", rcpt_to=(self.box.address,), mailbox=self.box.name,
+                source_key=f"imap:{self.box.name}:{validity}:{uid}", peer=self.cfg.host,
+                quarantine=reason,
+            ))
+            (quarantined if receipt.quarantined else processed).append(uid)
+        checkpoint("imap_after_commit_before_move")
+        if processed:
+            await conn.move(processed, self.cfg.processed_folder)
+        if quarantined:
+            await conn.move(quarantined, self.cfg.quarantine_folder)
+        done = processed + quarantined
+        if done:
+            await self._advance(max(done), len(done))
+        return len(done)
+
+    async def _advance(self, last_uid: int, count: int) -> None:
+        await self.db.run(partial(repos.advance_cursor, name=self.box.name, last_uid=last_uid,
+                                  count=count, now=self.clock.now()))
+
+    async def _state(self, **values: object) -> None:
+        now = self.clock.now()
+        await self.db.run(lambda s: repos.update_mailbox_state(s, self.box.name, now, **values))
+

@@ -1,0 +1,29 @@
+"""Admin view of the supervised mailboxes: how each is received and, for IMAP, its poller state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailgate.services.context import Context
+from mailgate.services.tickets import iso
+from mailgate.storage import repos
+
+
+async def list_mailboxes(ctx: Context) -> list[dict[str, Any]]:
+    states = {s.name: s for s in await ctx.db.run(repos.mailbox_states)}
+    rows: list[dict[str, Any]] = []
+    for box in ctx.config.mailboxes:
+        state = states.get(box.name)
+        imap = box.imap
+        rows.append({
+            "name": box.name, "address": box.address, "pool": box.pool, "kind": box.kind,
+            "intake": f"imap://{imap.username}@{imap.host}:{imap.port}/{imap.folder}" if imap else "smtp",
+            "connected": bool(state and state.connected) if imap else None,
+            "last_poll_at": iso(state.last_poll_at) if state else None,
+            "uidvalidity": state.uidvalidity if state else None,
+            "last_uid": state.last_uid if state else None,
+            "ingested": state.ingested if state else 0,
+            "backlog": state.backlog if state else 0,
+            "last_error": state.last_error if state else "",
+        })
+    return rows
