@@ -27,10 +27,12 @@ def clean_env(fault: str = "") -> dict[str, str]:
     return env
 
 
-def default_config(folder: Path, port: int, relay_port: int | None = None) -> None:
+def default_config(folder: Path, port: int, relay_port: int | None = None,
+                   imap: tuple[int, str] | None = None) -> None:
     """Write the repository's default mailgate.toml into ``folder`` on ``port``, with a .env.
 
-    With ``relay_port``, outbound mail goes to an SMTP relay there instead of the Maildir.
+    With ``relay_port``, outbound mail goes to an SMTP relay there instead of the Maildir; with
+    ``imap`` (port, user), the support mailbox is also polled over IMAP.
     """
     text = (ROOT / "mailgate.toml").read_text().replace("127.0.0.1:2525", f"127.0.0.1:{port}")
     text = text.replace('secret_env = "MAILGATE_SECRET"',
@@ -38,8 +40,13 @@ def default_config(folder: Path, port: int, relay_port: int | None = None) -> No
     if relay_port is not None:
         relay = f'[smtp_out]\nhost = "127.0.0.1"\nport = {relay_port}\nstarttls = false\n\n'
         text = text.replace("[smtp_in]", relay + "[smtp_in]")
+    if imap is not None:
+        block = (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {imap[0]}\n  tls = false\n'
+                 f'  username = "{imap[1]}"\n  password_env = "MAILGATE_IMAP_PW"\n')
+        text = text.replace('pool = "support"\n', 'pool = "support"\n' + block, 1)
     (folder / "mailgate.toml").write_text(text)
-    (folder / ".env").write_text("MAILGATE_SECRET=subprocess-test-secret-0123456789\n")
+    (folder / ".env").write_text("MAILGATE_SECRET=subprocess-test-secret-0123456789\n"
+                                 "MAILGATE_IMAP_PW=imap-test-password\n")
 
 
 def spawn(folder: Path, fault: str = "") -> subprocess.Popen[bytes]:
