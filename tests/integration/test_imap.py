@@ -126,3 +126,65 @@ async def _last_error(app: App) -> str:
     [state] = [m for m in await mailboxes.list_mailboxes(app.ctx) if m["name"] == "support"]
     assert state["connected"] is False
     return str(state["last_error"])
+
+
+async def test_one_message_in_two_supervised_mailboxes_makes_one_case(
+        make_app: Callable[..., App], server: dovecot.Dovecot) -> None:
+    support, billing = (server.add_user(f"u{uuid.uuid4().hex[:10]}") for _ in range(2))
+    shared = mail(subject="Sent to both", to="support@example.com, billing@example.com").as_bytes()
+    server.append(support, [b"Delivered-To: support@example.com\r\n" + shared])
+    server.append(billing, [b"Delivered-To: billing@example.com\r\n" + shared])
+    app = make_app(imap={"support": (server.port, support), "billing": (server.port, billing)})
+    async with running(app):
+        await until(lambda: server.count(support, "INBOX") == 0 and server.count(billing, "INBOX") == 0)
+        assert await case_count(app) == 1
+    assert server.count(support, "mailgate.processed") == server.count(billing, "mailgate.processed") == 1
+
+
+async def test_oversized_message_is_left_whole_in_the_quarantine_folder(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    big = mail(subject="Huge", body=("x" * 76 + "\n") * 2000).as_bytes()     # ~150 KB
+    server.append(user, [big, raw("Small")])
+    app = make_app(imap={"support": (server.port, user)}, max_size="100KB")
+    async with running(app):
+        await until(lambda: server.count(user, "INBOX") == 0)
+        assert await case_count(app) == 1
+        [entry] = await quarantine.list_quarantine(app.ctx)
+        assert entry["reason"].startswith("over max_message_size")
+        _, header = await quarantine.show_quarantine(app.ctx, entry["id"])
+        assert b"Subject: Huge" in header
+    assert server.count(user, "mailgate.quarantine") == 1
+    client = server.client(user)
+    try:
+        client.select("mailgate.quarantine")
+        _, data = client.fetch("1", "(RFC822.SIZE)")
+        crlf = big.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as APPEND stores it
+        assert f"RFC822.SIZE {len(crlf)}" in data[0].decode()    # every byte still on the server
+    finally:
+        client.logout()
+
+
+@pytest.mark.slow
+async def test_two_thousand_messages_across_three_mailboxes_counted_exactly(
+        make_app: Callable[..., App], server: dovecot.Dovecot) -> None:
+    users = {name: server.add_user(f"u{uuid.uuid4().hex[:10]}") for name in ("support", "billing", "sales")}
+    appended = {}
+    for i, (name, user) in enumerate(users.items()):
+        batch = [mail(subject=f"{name} {n}", sender=f"c{n % 50}@customer.example",
+                      body=f"message {n} for {name}\n").as_bytes() for n in range(667 if i < 2 else 666)]
+        for n in range(0, len(batch), 100):                          # some that break a limit
+            batch[n] = (f"Subject: bad {name} {n}\r\nContent-Type: text/plain; ".encode()
+                        + b"a=b;" * 300 + b"\r\n\r\nbody\r\n")
+        await asyncio.to_thread(server.append, user, batch)
+        appended[user] = len(batch)
+    assert sum(appended.values()) == 2000
+    app = make_app(imap={name: (server.port, user) for name, user in users.items()})
+    async with running(app):
+        await until(lambda: all(server.count(u, "INBOX") == 0 for u in users.values()), seconds=240)
+        cases = await case_count(app)
+        quarantined = len(await quarantine.list_quarantine(app.ctx))
+    moved = {u: server.count(u, "mailgate.processed") + server.count(u, "mailgate.quarantine")
+             for u in users.values()}
+    assert moved == appended                                  # every one moved, none twice
+    assert quarantined == sum(len(range(0, n, 100)) for n in appended.values())
+    assert cases + quarantined == 2000
