@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import email
 import email.policy
 import importlib.util
@@ -35,6 +36,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm import Session as OrmSession
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests import dovecot  # noqa: E402  (the test suite's Dovecot harness, reused)
+
 SHARED = Path(os.environ.get("MAILGATE_SHARED", ROOT.parent / "shared"))
 
 
@@ -231,11 +235,72 @@ async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("mailgate did not start")
 
 
+# --- IMAP ------------------------------------------------------------------------------------
+
+def imap_config(folder: Path, imap_port: int, user: str) -> Path:
+    config = write_config(folder, free_port(), free_port())
+    text = config.read_text().replace("[smtp_out]\n", "").replace('starttls = false\n', "")
+    text = re.sub(r'host = "127.0.0.1"\nport = \d+\n\n', "", text)
+    text = text.replace('pool = "support"\n', 'pool = "support"\n'
+                        f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {imap_port}\n  tls = false\n'
+                        f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n', 1)
+    config.write_text(text)
+    with (folder / ".env").open("a") as env:
+        env.write(f"MAILGATE_IMAP_PW={dovecot.PASSWORD}\n")
+    return config
+
+
+def run_imap(msgs: list[bytes], folder: Path) -> dict[str, float]:
+    """Append the corpus to a Dovecot INBOX, start mailgate, time it to the last committed case;
+    then append one message at a time while it IDLEs and time each to its case."""
+    server = dovecot.Dovecot()
+    server.start()
+    try:
+        user = server.add_user("bench")
+        server.append(user, msgs)
+        config = imap_config(folder, server.port, user)
+        db = folder / "mailgate.db"
+        started = time.perf_counter()
+        proc = spawn(config, folder / "daemon.log")
+        try:
+            state = processed_all(server, user, db)
+            done = time.perf_counter()
+            idle = [idle_latency(server, user, db, i) for i in range(50)]
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    finally:
+        server.stop()
+    return {"rate": len(msgs) / (done - started), "cases": state[1], "rss": rss,
+            "idle_p50": pct(idle, 50), "idle_p99": pct(idle, 99)}
+
+
+def processed_all(server: dovecot.Dovecot, user: str, db: Path) -> tuple[int, int, int]:
+    """Wait until the INBOX is empty (every message moved after its commit); return the state."""
+    for _ in range(12_000):
+        if db.exists() and server.count(user, "INBOX") == 0:
+            with contextlib.suppress(sqlite3.OperationalError):
+                return pending(db)
+        time.sleep(0.05)
+    raise SystemExit("mailgate did not finish")
+
+
+def idle_latency(server: dovecot.Dovecot, user: str, db: Path, i: int) -> float:
+    before = pending(db)[1]
+    started = time.perf_counter()
+    server.append(user, [f"From: idle{i}@bench.example\r\nSubject: idle {i}\r\n\r\nhi\r\n".encode()])
+    while pending(db)[1] <= before:
+        time.sleep(0.002)
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--imap", action="store_true", help="also measure IMAP ingest (needs dovecot)")
     args = parser.parse_args()
     msgs = load_corpus(2000)[: args.n]
     folder = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
@@ -244,6 +309,9 @@ def main() -> None:
         orm_rate = floor_orm(msgs, folder)
         floor = 1 / (1 / parse_rate + 1 / orm_rate)
         r = asyncio.run(run_mailgate(msgs, folder))
+        imap_folder = folder / "imap"
+        imap_folder.mkdir()
+        i = run_imap(msgs, imap_folder) if args.imap else None
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -258,6 +326,11 @@ def main() -> None:
           f"p99 {r['commit_p99']:.2f} ms  ({r['stored']:.0f} samples)")
     print(f"client round trip (aiosmtplib, reused conn) p50 {r['rtt_p50']:.2f} ms  p99 {r['rtt_p99']:.2f} ms")
     print(f"mailgate peak RSS                           {r['rss']:.1f} MB")
+    if i is not None:
+        print(f"mailgate IMAP ingest -> committed case      {i['rate']:8.0f} msg/s "
+              f"({i['rate'] / floor:.2f} of floor; {i['cases']:.0f} cases), peak RSS {i['rss']:.1f} MB")
+        print(f"IMAP append during IDLE -> case             p50 {i['idle_p50']:.0f} ms  "
+              f"p99 {i['idle_p99']:.0f} ms  (50 samples)")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT: Final = 30.0
 IDLE_SECONDS: Final = 240.0          # re-issue IDLE well inside the 29-minute limit (RFC 2177)
-BATCH_BYTES: Final = 8_000_000       # bounded memory per UID FETCH
+BATCH_BYTES: Final = 2_000_000       # bounded memory per UID FETCH
+SIZES_PER_COMMAND: Final = 200
 _FETCH_HEAD: Final = re.compile(rb"FETCH \(.*?\{(\d+)\}$")
 _UID: Final = re.compile(rb"UID (\d+)")
 _SIZE: Final = re.compile(rb"UID (\d+).*?RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*?UID (\d+)")
@@ -154,8 +155,14 @@ class ImapConnection:
         return sorted({int(n) for line in lines[:-1] for n in bytes(line).split() if n.isdigit()})
 
     async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        lines = await _checked(self.client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)"), "UID FETCH")
-        return parse_sizes(lines)
+        # In chunks: aioimaplib handles each response line with a recursive call, and a few
+        # thousand lines in one response exceed Python's recursion limit.
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), SIZES_PER_COMMAND):
+            chunk = uids[start:start + SIZES_PER_COMMAND]
+            lines = await _checked(self.client.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)"), "UID FETCH")
+            sizes.update(parse_sizes(lines))
+        return sizes
 
     async def fetch(self, uids: Sequence[int], part: str = "BODY.PEEK[]") -> list[tuple[int, bytes]]:
         lines = await _checked(self.client.uid("fetch", uid_set(uids), f"(UID {part})"), "UID FETCH")
