@@ -107,6 +107,8 @@ class ImapConfig:
     quarantine_folder: str = "mailgate/quarantine"
     idle: bool = True
     poll_interval: timedelta = timedelta(seconds=60)
+    idle_refresh: timedelta = timedelta(minutes=4)   # re-IDLE (and so detect dead links) this often
+    timeout: timedelta = timedelta(seconds=30)       # deadline for every IMAP command
     start: str = "all"            # first start on a mailbox: all | unseen | since:YYYY-MM-DD
     batch: int = 50               # messages per UID FETCH
     password: str = field(default="", metadata={"resolved": True})

@@ -71,22 +71,25 @@ MAILBOXES = (("support", "support@example.com", "support", "support"),
              ("sales", "sales@example.com", "sales", "sales"))
 
 
-def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str] | None) -> str:
+def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str] | None,
+             imap_extra: str) -> str:
     text = f'[[mailbox]]\nname = "{name}"\naddress = "{address}"\npool = "{pool}"\nkind = "{kind}"\n'
     if imap:
         port, user = imap
         text += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {port}\n  tls = false\n'
-                 f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n  poll_interval = "1s"\n')
+                 f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n  poll_interval = "1s"\n'
+                 f'{imap_extra}')
     return text
 
 
 def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
                  protocol: str = "smtp", max_size: str = "25MB",
-                 imap: dict[str, tuple[int, str]] | None = None) -> Config:
+                 imap: dict[str, tuple[int, str]] | None = None, imap_extra: str = "") -> Config:
     """A test config; ``imap`` maps mailbox names to the (port, user) of an IMAP account."""
     smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
                 'timeout = "5s"\n' if sink_port else "")
-    boxes = "\n".join(_mailbox(*box, imap=(imap or {}).get(box[0])) for box in MAILBOXES)
+    boxes = "\n".join(_mailbox(*box, imap=(imap or {}).get(box[0]), imap_extra=imap_extra)
+                       for box in MAILBOXES)
     text = f"""
 [gateway]
 name = "Example Support"

@@ -34,8 +34,6 @@ from mailgate.storage.db import Database
 
 log = logging.getLogger(__name__)
 
-COMMAND_TIMEOUT: Final = 30.0
-IDLE_SECONDS: Final = 240.0          # re-issue IDLE well inside the 29-minute limit (RFC 2177)
 BATCH_BYTES: Final = 2_000_000       # bounded memory per UID FETCH
 SIZES_PER_COMMAND: Final = 200
 _FETCH_HEAD: Final = re.compile(rb"FETCH \(.*?\{(\d+)\}$")
@@ -102,25 +100,27 @@ def search_criteria(start: str, last_uid: int | None) -> str:
 class ImapConnection:
     """One logged-in IMAP session: the only code that speaks aioimaplib."""
 
-    def __init__(self, client: aioimaplib.IMAP4, capabilities: set[str], delimiter: str) -> None:
+    def __init__(self, client: aioimaplib.IMAP4, capabilities: set[str], delimiter: str,
+                 timeout: float) -> None:
         self.client = client
         self.capabilities = capabilities
         self.delimiter = delimiter
+        self.timeout = timeout
 
     @classmethod
     async def open(cls, cfg: ImapConfig) -> ImapConnection:
-        context = ssl.create_default_context() if cfg.tls else None
+        timeout = cfg.timeout.total_seconds()
         if cfg.tls:
-            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(cfg.host, cfg.port, timeout=COMMAND_TIMEOUT,
-                                                            ssl_context=context)
+            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(cfg.host, cfg.port, timeout=timeout,
+                                                            ssl_context=ssl.create_default_context())
         else:
-            client = aioimaplib.IMAP4(cfg.host, cfg.port, timeout=COMMAND_TIMEOUT)
+            client = aioimaplib.IMAP4(cfg.host, cfg.port, timeout=timeout)
         try:
             await client.wait_hello_from_server()
             response = await client.login(cfg.username, cfg.password)
             if response.result != "OK":
                 raise ImapAuthError(f"login refused for {cfg.username}: {_text(response.lines)}")
-            listing = await _checked(client.list('""', '""'), "LIST")
+            listing = await _checked(client.list('""', '""'), "LIST", timeout)
         except (OSError, TimeoutError, aioimaplib.Abort) as exc:
             _drop(client)
             raise ImapError(f"connect {cfg.host}:{cfg.port}: {type(exc).__name__}: {exc}") from exc
@@ -129,7 +129,7 @@ class ImapConnection:
             raise
         match = re.search(rb'\) "(.)"', bytes(listing[0])) if listing else None
         delimiter = match[1].decode() if match else "/"
-        return cls(client, set(client.protocol.capabilities), delimiter)
+        return cls(client, set(client.protocol.capabilities), delimiter, timeout)
 
     def folder(self, name: str) -> str:
         """Configured folder names use '/'; the server may use another separator."""
@@ -142,7 +142,7 @@ class ImapConnection:
 
     async def select(self, folder: str) -> tuple[int, int]:
         """SELECT; return (UIDVALIDITY, UIDNEXT)."""
-        lines = await _checked(self.client.select(self.folder(folder)), f"SELECT {folder}")
+        lines = await self._call(self.client.select(self.folder(folder)), f"SELECT {folder}")
         text = b" ".join(map(bytes, lines))
         validity = re.search(rb"UIDVALIDITY (\d+)", text)
         uidnext = re.search(rb"UIDNEXT (\d+)", text)
@@ -151,7 +151,7 @@ class ImapConnection:
         return int(validity[1]), int(uidnext[1]) if uidnext else 0
 
     async def search(self, criteria: str) -> list[int]:
-        lines = await _checked(self.client.uid_search(*criteria.split(), charset=None), "UID SEARCH")
+        lines = await self._call(self.client.uid_search(*criteria.split(), charset=None), "UID SEARCH")
         return sorted({int(n) for line in lines[:-1] for n in bytes(line).split() if n.isdigit()})
 
     async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
@@ -160,22 +160,23 @@ class ImapConnection:
         sizes: dict[int, int] = {}
         for start in range(0, len(uids), SIZES_PER_COMMAND):
             chunk = uids[start:start + SIZES_PER_COMMAND]
-            lines = await _checked(self.client.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)"), "UID FETCH")
+            fetch = self.client.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)")
+            lines = await self._call(fetch, "UID FETCH")
             sizes.update(parse_sizes(lines))
         return sizes
 
     async def fetch(self, uids: Sequence[int], part: str = "BODY.PEEK[]") -> list[tuple[int, bytes]]:
-        lines = await _checked(self.client.uid("fetch", uid_set(uids), f"(UID {part})"), "UID FETCH")
+        lines = await self._call(self.client.uid("fetch", uid_set(uids), f"(UID {part})"), "UID FETCH")
         return parse_fetch(lines)
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
         target = self.folder(folder)
         if "MOVE" in self.capabilities:
-            await _checked(self.client.uid("move", uid_set(uids), target), "UID MOVE")
+            await self._call(self.client.uid("move", uid_set(uids), target), "UID MOVE")
             return
-        await _checked(self.client.uid("copy", uid_set(uids), target), "UID COPY")
-        await _checked(self.client.uid("store", uid_set(uids), "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE")
-        await _checked(self.client.uid("expunge", uid_set(uids)), "UID EXPUNGE")
+        await self._call(self.client.uid("copy", uid_set(uids), target), "UID COPY")
+        await self._call(self.client.uid("store", uid_set(uids), "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE")
+        await self._call(self.client.uid("expunge", uid_set(uids)), "UID EXPUNGE")
 
     async def wait_for_mail(self, seconds: float, stop: asyncio.Event) -> None:
         """IDLE until the server reports something, ``seconds`` pass, or ``stop`` is set."""
@@ -183,9 +184,9 @@ class ImapConnection:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
                     await stop.wait()
-            await _checked(self.client.noop(), "NOOP")
+            await self._call(self.client.noop(), "NOOP")
             return
-        idle = await self.client.idle_start(timeout=seconds + COMMAND_TIMEOUT)
+        idle = await self.client.idle_start(timeout=seconds + self.timeout)
         push = asyncio.ensure_future(self.client.wait_server_push(timeout=seconds))
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -197,9 +198,12 @@ class ImapConnection:
             raise ImapError(f"IDLE ended by the server: {idle.exception() or idle.result()}")
         self.client.idle_done()
         try:
-            await asyncio.wait_for(idle, COMMAND_TIMEOUT)   # no DONE answer: half-open connection
+            await asyncio.wait_for(idle, self.timeout)   # no DONE answer: half-open connection
         except TimeoutError as exc:
             raise ImapError("no answer to IDLE DONE") from exc
+
+    async def _call(self, call: Awaitable[Any], what: str) -> list[bytes]:
+        return await _checked(call, what, self.timeout)
 
     async def close(self) -> None:
         """LOGOUT if the server still answers; close the socket in any case."""
@@ -214,9 +218,10 @@ def _drop(client: aioimaplib.IMAP4) -> None:
         transport.close()
 
 
-async def _checked(call: Awaitable[Any], what: str) -> list[bytes]:
+async def _checked(call: Awaitable[Any], what: str, seconds: float) -> list[bytes]:
+    """Await an IMAP command with a deadline; anything but OK is an ImapError."""
     try:
-        response = await asyncio.wait_for(call, COMMAND_TIMEOUT)
+        response = await asyncio.wait_for(call, seconds)
     except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
         raise ImapError(f"{what}: {type(exc).__name__}: {exc}") from exc
     if response.result != "OK":
@@ -248,7 +253,7 @@ class MailboxPoller:
     """Supervises one ``[[mailbox]]`` with ``[mailbox.imap]`` until ``stop`` is set."""
 
     def __init__(self, box: MailboxConfig, acceptor: Acceptor, db: Database, clock: Clock,
-                 max_size: int, idle_seconds: float = IDLE_SECONDS) -> None:
+                 max_size: int) -> None:
         assert box.imap is not None
         self.box = box
         self.cfg: ImapConfig = box.imap
@@ -256,7 +261,6 @@ class MailboxPoller:
         self.db = db
         self.clock = clock
         self.max_size = max_size
-        self.idle_seconds = idle_seconds
         self.errors = Backoff(1.0, 300.0)
         self.auth_errors = Backoff(60.0, 900.0)
         self.stop = asyncio.Event()
@@ -299,7 +303,7 @@ class MailboxPoller:
 
     async def _wait(self, conn: ImapConnection, stop: asyncio.Event) -> None:
         if self.cfg.idle and "IDLE" in conn.capabilities:
-            await conn.wait_for_mail(self.idle_seconds, stop)
+            await conn.wait_for_mail(self.cfg.idle_refresh.total_seconds(), stop)
         else:
             await conn.wait_for_mail(self.cfg.poll_interval.total_seconds(), stop)
 

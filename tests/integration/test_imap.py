@@ -14,6 +14,7 @@ from mailgate.app import App
 from mailgate.services import mailboxes, quarantine, tickets
 from tests import dovecot
 from tests.conftest import running
+from tests.faultproxy import FaultProxy
 from tests.mailer import mail
 
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot is not installed")
@@ -188,3 +189,99 @@ async def test_two_thousand_messages_across_three_mailboxes_counted_exactly(
     assert moved == appended                                  # every one moved, none twice
     assert quarantined == sum(len(range(0, n, 100)) for n in appended.values())
     assert cases + quarantined == 2000
+
+
+QUICK = '  idle_refresh = "1s"\n  timeout = "2s"\n'
+
+
+async def test_half_open_connection_is_detected_and_mail_still_arrives(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    # RELIABILITY row 49: the link goes silent while IDLEing; mail sent meanwhile is ingested.
+    proxy = FaultProxy(server.port)
+    await proxy.start()
+    try:
+        app = make_app(imap={"support": (proxy.port, user)}, imap_extra=QUICK)
+        async with running(app):
+            await until(lambda: _connected(app))
+            await asyncio.sleep(0.3)
+            proxy.blackhole()
+            await asyncio.to_thread(server.append, user, [raw("Sent during the outage")])
+            await until(lambda: _cases_at_least(app, 1), seconds=15)
+        assert len(proxy.links) >= 2                          # it reconnected
+    finally:
+        await proxy.stop()
+
+
+async def test_connection_cut_inside_a_fetch_literal_ingests_each_message_once(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    # RELIABILITY row 51: EOF in the middle of a FETCH literal; nothing partial is stored.
+    server.append(user, [raw(f"Cut {i}", body="long line of text\n" * 400) for i in range(3)])
+    proxy = FaultProxy(server.port)
+    await proxy.start()
+    proxy.cut_next_after = 4000        # past login and search, inside the first message's literal
+    try:
+        app = make_app(imap={"support": (proxy.port, user)}, imap_extra=QUICK)
+        async with running(app):
+            await until(lambda: server.count(user, "INBOX") == 0, seconds=20)
+            shown = [await tickets.show_ticket(app.ctx, c["id"])
+                     for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter())]
+        assert sorted(s["subject"] for s in shown) == ["Cut 0", "Cut 1", "Cut 2"]
+        assert all(s["messages"][0]["text"].count("long line of text") == 400 for s in shown)
+        assert len(proxy.links) >= 2
+    finally:
+        await proxy.stop()
+
+
+class ByeOnIdle:
+    """A scripted IMAP server that answers IDLE with '* BYE' (RELIABILITY row 50, aioimaplib #110)."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sessions += 1
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS] ready\r\n")
+        answers = {
+            b"LOGIN": b"OK [CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS] logged in",
+            b"LIST": b'OK list done', b"CREATE": b"OK created",
+            b"SELECT": b"OK [READ-WRITE] selected", b"UID": b"OK searched", b"LOGOUT": b"OK bye",
+        }
+        while line := await reader.readline():
+            tag, command = line.split()[0], line.split()[1].upper()
+            if command == b"CAPABILITY":
+                writer.write(b"* CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS\r\n")
+            if command == b"LIST":
+                writer.write(b'* LIST (\\Noselect) "/" ""\r\n')
+            if command == b"SELECT":
+                writer.write(b"* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 1] ok\r\n")
+            if command == b"UID":
+                writer.write(b"* SEARCH\r\n")
+            if command == b"IDLE":
+                writer.write(b"+ idling\r\n* BYE server shutting down\r\n")
+                await writer.drain()
+                writer.close()
+                return
+            writer.write(tag + b" " + answers.get(command, b"OK") + b"\r\n")
+            await writer.drain()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_bye_during_idle_reconnects_instead_of_hanging(make_app: Callable[..., App]) -> None:
+    fake = ByeOnIdle()
+    port = await fake.start()
+    try:
+        app = make_app(imap={"support": (port, "anyone")}, imap_extra=QUICK)
+        async with running(app):
+            await until(lambda: fake.sessions >= 3, seconds=15)   # reconnects, with backoff
+            [state] = [m for m in await mailboxes.list_mailboxes(app.ctx) if m["name"] == "support"]
+            assert state["last_error"]
+    finally:
+        fake.stop()
