@@ -39,8 +39,11 @@ class FaultProxy:
         for link in self.links:
             for task in link.tasks:
                 task.cancel()
+            await asyncio.gather(*link.tasks, return_exceptions=True)
             for writer in link.writers:
                 writer.close()
+        if self.server is not None:
+            await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
