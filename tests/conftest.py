@@ -21,6 +21,7 @@ from mailgate.app import App
 from mailgate.config import Config, load_config
 from mailgate.storage import migrate
 from mailgate.storage.models import Inbound, Outbox
+from tests import dovecot
 from tests.fakes import FrozenClock, SmtpSink
 
 SECRET = "test-secret-0123456789abcdef"
@@ -119,6 +120,15 @@ mode = "pull"
     path = tmp_path / "mailgate.toml"
     path.write_text(text)
     return load_config(path, environ={"MAILGATE_SECRET": SECRET, "MAILGATE_IMAP_PW": IMAP_PASSWORD})
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[dovecot.Dovecot]:
+    """One real Dovecot for the run (tests use their own users); only started when asked for."""
+    instance = dovecot.Dovecot()
+    instance.start()
+    yield instance
+    instance.stop()
 
 
 @pytest.fixture

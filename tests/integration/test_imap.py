@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -18,14 +18,6 @@ from tests.faultproxy import FaultProxy
 from tests.mailer import mail
 
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot is not installed")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[dovecot.Dovecot]:
-    instance = dovecot.Dovecot()
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,14 +21,6 @@ pytestmark = [
     pytest.mark.skipif(not dovecot.available(), reason="dovecot is not installed"),
     pytest.mark.skipif(ONLY_SQLITE, reason="crash tests run the daemon on its default SQLite database"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[dovecot.Dovecot]:
-    instance = dovecot.Dovecot()
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 class Daemon:
