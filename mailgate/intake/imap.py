@@ -331,8 +331,9 @@ class MailboxPoller:
             taken += await self._take(conn, validity, too_big, oversized=True)
         for batch in self._batches([u for u in uids if u not in too_big], sizes):
             taken += await self._take(conn, validity, batch)
-        if last is None and uidnext:
-            # First start with a policy: whatever the policy skipped is old mail; start above it.
+        if last is None and uidnext and taken == len(uids):
+            # First start with a policy: whatever the policy skipped is old mail; start above it
+            # (only once everything the policy chose was taken: a stop mid-way retries it).
             await self._state(last_uid=max(uidnext - 1, await self._cursor() or 0))
         return taken
 

@@ -78,7 +78,7 @@ class Inbox:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                inbound_id, created = await self.db.run(lambda s: repos.insert_inbound(s, row))
+                inbound_id, created, state = await self.db.run(lambda s: repos.insert_inbound(s, row))
         except (*DB_ERRORS, TimeoutError) as exc:
             log.error("intake_failed source=%s error=%s", message.source, type(exc).__name__)
             raise storage_failure(exc) from exc
@@ -86,4 +86,4 @@ class Inbox:
                  message.source, len(message.data), not created, (time.perf_counter() - started) * 1000)
         if created and not message.quarantine:
             self.on_stored(inbound_id, message.data)
-        return Receipt(inbound_id, created, quarantined=bool(message.quarantine))
+        return Receipt(inbound_id, created, quarantined=state == "quarantined")

@@ -68,9 +68,9 @@ class Ingest:
 
 def _store_and_process(session: Session, ctx: Context, row: repos.NewInbound, mail: ParsedMail | str,
                        now: datetime) -> tuple[Receipt, Outcome | None]:
-    inbound_id, created = repos.insert_inbound(session, row)
+    inbound_id, created, state = repos.insert_inbound(session, row)
     if not created:
-        return Receipt(inbound_id, False), None
+        return Receipt(inbound_id, False, quarantined=state == "quarantined"), None
     if isinstance(mail, str):
         repos.finish_inbound(session, inbound_id, "quarantined", now, mail)
         return Receipt(inbound_id, True, quarantined=True), Outcome(inbound_id, "quarantined", reason=mail)

@@ -64,8 +64,12 @@ class NewInbound:
     reason: str = ""
 
 
-def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool]:
-    """Store a received message once; return (id, created). A copy already stored is not added."""
+def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool, str]:
+    """Store a received message once; return (id, created, state).
+
+    A copy already stored is not added: its id and its current state come back instead, so a
+    re-fetched IMAP message goes where the first copy went (processed or quarantine folder).
+    """
     new_id = session.connection().execute(_insert_once(session, Inbound), {
         "source": row.source, "source_key": row.source_key, "digest": row.digest, "sha256": row.sha256,
         "mail_from": row.mail_from, "rcpt_to": row.rcpt_to, "mailbox": row.mailbox, "peer": row.peer,
@@ -73,11 +77,14 @@ def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool]:
         "reason": row.reason,
     }).scalar_one_or_none()
     if new_id is not None:
-        return int(new_id), True
-    existing = session.scalar(
-        select(Inbound.id).where(or_(Inbound.digest == row.digest, Inbound.source_key == row.source_key))
-    )
-    return int(existing or 0), False
+        return int(new_id), True, row.state
+    existing = session.execute(
+        select(Inbound.id, Inbound.state)
+        .where(or_(Inbound.digest == row.digest, Inbound.source_key == row.source_key)).limit(1)
+    ).first()
+    if existing is None:
+        raise LookupError("inbound insert conflicted, but no row matches")
+    return int(existing[0]), False, str(existing[1])
 
 
 def pending_inbound_ids(session: Session, limit: int) -> list[int]:

@@ -60,6 +60,24 @@ def until(check: Callable[[], bool], seconds: float = 15) -> None:
     raise AssertionError("condition not reached")
 
 
+def test_quarantined_message_refetched_after_a_kill_still_goes_to_the_quarantine_folder(
+        tmp_path: Path, server: dovecot.Dovecot) -> None:
+    daemon = Daemon(tmp_path, server)
+    server.append(daemon.user, [b"Subject: broken\r\nContent-Type: text/plain; " + b"a=b;" * 300
+                                + b"\r\n\r\nbody\r\n"])
+    daemon.start("imap_after_commit_before_move")
+    assert daemon.wait_exit() == 137
+    daemon.start()
+    try:
+        until(lambda: server.count(daemon.user, "INBOX") == 0)
+        assert server.count(daemon.user, "mailgate.quarantine") == 1
+        assert server.count(daemon.user, "mailgate.processed") == 0
+    finally:
+        assert daemon.proc is not None
+        daemon.proc.terminate()
+        daemon.wait_exit()
+
+
 @pytest.mark.parametrize("fault", ["imap_after_fetch", "imap_after_commit_before_move"])
 def test_killed_mid_intake_then_restarted_makes_exactly_one_case(
         tmp_path: Path, server: dovecot.Dovecot, fault: str) -> None:
