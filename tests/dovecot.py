@@ -101,11 +101,12 @@ protocol imap {{
         conn.login(user, PASSWORD)
         return conn
 
-    def append(self, user: str, messages: list[bytes], folder: str = "INBOX") -> None:
+    def append(self, user: str, messages: list[bytes], folder: str = "INBOX",
+               flags: str | None = None) -> None:
         conn = self.client(user)
         try:
             for data in messages:
-                conn.append(folder, None, None, data)
+                conn.append(folder, flags, None, data)
         finally:
             conn.logout()
 

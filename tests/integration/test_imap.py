@@ -283,3 +283,17 @@ async def test_bye_during_idle_reconnects_instead_of_hanging(make_app: Callable[
             assert time.monotonic() - started > 1.5                # backoff, not a tight loop
     finally:
         await fake.stop()
+
+
+async def test_first_start_policy_unseen_leaves_old_read_mail_alone(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    server.append(user, [raw("Old and read 1"), raw("Old and read 2")], flags="(\\Seen)")
+    server.append(user, [raw("Unread")])
+    app = make_app(imap={"support": (server.port, user)}, imap_extra='  start = "unseen"\n')
+    async with running(app):
+        await until(lambda: server.count(user, "INBOX") == 2)
+        await asyncio.to_thread(server.append, user, [raw("New after start")])
+        await until(lambda: server.count(user, "mailgate.processed") == 2)
+        subjects = sorted(c["subject"] for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter()))
+    assert subjects == ["New after start", "Unread"]
+    assert server.count(user, "INBOX") == 2                   # the read ones were left alone
