@@ -99,3 +99,29 @@ def test_repository_configs_are_valid() -> None:
     example = load_config(root / "config" / "mailgate.example.toml", env)
     assert example.mailboxes[0].imap is not None
     assert load_config(root / "mailgate" / "starter.toml", env).mailboxes[0].name == "support"
+
+
+def test_migrate_head_constant_matches_the_alembic_scripts() -> None:
+    from alembic.script import ScriptDirectory
+
+    from mailgate.storage import migrate
+
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    assert script.get_current_head() == migrate.HEAD
+
+
+def test_migrations_build_exactly_the_schema_of_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from mailgate.storage import migrate
+    from mailgate.storage.models import Base
+
+    url = f"sqlite:///{tmp_path}/schema.db"
+    migrate.upgrade(url)
+    assert migrate.current(url) == migrate.HEAD
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    engine.dispose()
