@@ -1,10 +1,13 @@
 """Composition root: builds every service from the config and runs the daemon's lifecycle.
 
-Runtime: one process, one event loop. The SMTP/LMTP server stores mail through the inbox; the
-processor turns stored rows into cases; the outbox drainer sends what they caused. Each loop is
-woken by an event after a commit in this process, and also polls the database (cheap indexed
-queries), so rows written by another process (the CLI, a second daemon) are picked up too.
-Stop order: intake → the message in hand → a bounded outbox drain → database.
+Runtime: one process, one event loop. The SMTP/LMTP server and one IMAP poller per IMAP mailbox
+hand each message to the ingest, which stores and processes it in one transaction; a message
+stored alone (when processing failed, or released from quarantine) is taken by the processor.
+The outbox drainer sends what they caused. The processor and the drainer are woken by an event
+after a commit in this process and also poll the database (cheap indexed queries), so rows
+written by another process (the CLI, a second daemon) are picked up too.
+Stop order: intake (SMTP closes, pollers finish the message in hand and log out) → the message in
+hand → a bounded outbox drain → database.
 """
 
 from __future__ import annotations
