@@ -17,10 +17,3 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """Return ``value`` as aware UTC; naive values (SQLite columns) are taken as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)

@@ -27,10 +27,6 @@ class ImapAuthError(ImapError):
     """The IMAP server refused the login: back off for minutes, never storm it."""
 
 
-class MessageRejected(MailgateError):
-    """A message can never be accepted (5xx); ``reason`` says why."""
-
-
 class ParseError(MailgateError):
     """A message cannot be parsed or breaks a hard limit; it goes to quarantine."""
 

@@ -18,13 +18,5 @@ def configure(level: str = "INFO") -> None:
         handler._mailgate = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("mail.log", "aiosqlite", "sqlalchemy.engine", "apscheduler", "asyncio"):
+    for name in ("mail.log", "sqlalchemy.engine", "apscheduler", "asyncio"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def quote(value: object) -> str:
-    """Render a value for a ``key=value`` log field: no spaces, no newlines, bounded length."""
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f'"{text}"' if (" " in text or not text) else text

@@ -42,8 +42,3 @@ def canonical_subject(subject: str, pattern: re.Pattern[str]) -> str:
         previous = text
         text = strip_prefixes(pattern.sub("", text)).strip()
     return text or "(no subject)"
-
-
-def tagged_subject(subject: str, prefix: str, case_id: int, pattern: re.Pattern[str]) -> str:
-    """Put ``[PREFIX#id]`` at the start of ``subject`` exactly once."""
-    return f"[{prefix}#{case_id}] {canonical_subject(subject, pattern)}"

@@ -67,11 +67,6 @@ def message_id(token: Token, secret: str, domain: str) -> str:
     return f"mg.{sign(token, secret)}.{secrets.token_hex(6)}@{domain}"
 
 
-def plain_message_id(domain: str) -> str:
-    """Mint a Message-ID for mail about no case."""
-    return f"mg.{secrets.token_hex(12)}@{domain}"
-
-
 def from_message_id(mid: str, secret: str, domain: str) -> Token | None:
     """Return the verified token in one of our Message-IDs, else None."""
     match = _MSGID.match(mid.lower())

@@ -42,10 +42,6 @@ def _insert_once(session: Session, table: type[Any]) -> Any:
 _INSERT_ONCE: dict[tuple[str, str], Any] = {}
 
 
-def is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 # --- inbound queue -------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailgate.mail import tokens
-from mailgate.mail.normalize import canonical_subject, find_tag, tag_pattern, tagged_subject
+from mailgate.mail.normalize import canonical_subject, find_tag, tag_pattern
 
 SECRET = "s" * 32
 TAG = tag_pattern("MG")
@@ -54,4 +54,3 @@ def test_other_tags_are_not_ours(subject: str) -> None:
 def test_canonical_and_tagged_subjects() -> None:
     assert canonical_subject("Re: AW: [MG#7] Fwd: Printer", TAG) == "Printer"
     assert canonical_subject("   ", TAG) == "(no subject)"
-    assert tagged_subject("Re: [MG#7] Printer", "MG", 7, TAG) == "[MG#7] Printer"
