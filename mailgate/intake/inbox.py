@@ -61,13 +61,9 @@ class Inbox:
         self.on_stored = on_stored
         self.timeout = timeout
 
-    async def accept(self, message: RawMessage) -> Receipt:
-        """Store ``message`` and commit; only then may the caller acknowledge it.
-
-        Raises:
-            IntakeError: the message could not be stored; the sender must retry.
-        """
-        row = repos.NewInbound(
+    def row_for(self, message: RawMessage) -> repos.NewInbound:
+        """The inbound row for ``message``: digests, bounded envelope fields, initial state."""
+        return repos.NewInbound(
             source=message.source, source_key=message.source_key,
             digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
             mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
@@ -75,6 +71,14 @@ class Inbox:
             received_at=self.clock.now(), state="quarantined" if message.quarantine else "pending",
             reason=message.quarantine,
         )
+
+    async def accept(self, message: RawMessage) -> Receipt:
+        """Store ``message`` and commit; only then may the caller acknowledge it.
+
+        Raises:
+            IntakeError: the message could not be stored; the sender must retry.
+        """
+        row = self.row_for(message)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):

@@ -9,7 +9,6 @@ could not be stored at all is refused with a temporary error.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.errors import ParseError
 from mailgate.intake.inbox import Inbox, RawMessage, Receipt
-from mailgate.mail.parse import ParsedMail, content_digest
+from mailgate.mail.parse import ParsedMail
 from mailgate.services.context import Context
 from mailgate.services.process import Outcome, Received, parse_bounded, persist
 from mailgate.storage import repos
@@ -36,20 +35,16 @@ class Ingest:
         self.on_queued = on_queued
 
     async def accept(self, message: RawMessage) -> Receipt:
+        if message.quarantine:          # the receiver already knows: store it straight there
+            return await self.inbox.accept(message)
         started = time.perf_counter()
-        mail: ParsedMail | str = message.quarantine
-        if not message.quarantine:
-            try:
-                mail = await parse_bounded(message.data, self.ctx)
-            except ParseError as exc:
-                mail = str(exc)
-        now = self.ctx.clock.now()
-        row = repos.NewInbound(
-            source=message.source, source_key=message.source_key,
-            digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
-            mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
-            mailbox=message.mailbox, peer=message.peer[:100], raw=message.data, received_at=now,
-        )
+        mail: ParsedMail | str
+        try:
+            mail = await parse_bounded(message.data, self.ctx)
+        except ParseError as exc:
+            mail = str(exc)
+        row = self.inbox.row_for(message)
+        now = row.received_at
         try:
             async with asyncio.timeout(self.inbox.timeout):
                 receipt, outcome = await self.ctx.db.run(
