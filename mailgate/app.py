@@ -13,7 +13,6 @@ hand → a bounded outbox drain → database.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import signal
@@ -38,7 +37,6 @@ from mailgate.storage.db import Database
 log = logging.getLogger(__name__)
 INBOUND_POLL_SECONDS = 5.0
 OUTBOX_POLL_SECONDS = 1.0
-FRESH_LIMIT = 1000      # messages held in memory for the processor; beyond, it reads them back
 DRAIN_ON_STOP_SECONDS = 10.0
 
 
@@ -61,7 +59,6 @@ class App:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
-    fresh: collections.deque[tuple[int, bytes]] = field(default_factory=collections.deque)
 
     @classmethod
     def build(cls, config: Config, clock: Clock | None = None,
@@ -72,15 +69,9 @@ class App:
         inbox = Inbox(db, ctx.clock)
         app = cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
                   ingest=Ingest(ctx, inbox))
-        inbox.on_stored = app.stored
+        inbox.on_stored = app.inbound_ready.set
         app.ingest.on_queued = app.outbox_ready.set
         return app
-
-    def stored(self, inbound_id: int, raw: bytes) -> None:
-        """Called by the inbox after a store-only commit: hand the bytes to the processor."""
-        if len(self.fresh) < FRESH_LIMIT:
-            self.fresh.append((inbound_id, raw))
-        self.inbound_ready.set()
 
     @property
     def smtp_port(self) -> int:
@@ -143,18 +134,14 @@ class App:
         self.outbox_ready.set()
 
     async def process_pending(self) -> int:
-        """Process every pending inbound row (fresh ones from memory first); return how many."""
+        """Process every pending inbound row (stored alone, or released); return how many."""
         handled = 0
         while not self.stopping.is_set():
-            if self.fresh:
-                batch: list[tuple[int, bytes | None]] = [self.fresh.popleft()]
-            else:
-                ids = await self.ctx.db.run(lambda s: repos.pending_inbound_ids(s, 100))
-                if not ids:
-                    return handled
-                batch = [(i, None) for i in ids]
-            for inbound_id, raw in batch:
-                outcome = await process_inbound(self.ctx, inbound_id, raw)
+            ids = await self.ctx.db.run(lambda s: repos.pending_inbound_ids(s, 100))
+            if not ids:
+                return handled
+            for inbound_id in ids:
+                outcome = await process_inbound(self.ctx, inbound_id)
                 handled += 1
                 if outcome.queued:
                     self.outbox_ready.set()

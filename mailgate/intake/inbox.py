@@ -54,7 +54,7 @@ class Inbox:
     """Stores raw messages and wakes the processor after each commit."""
 
     def __init__(self, db: Database, clock: Clock,
-                 on_stored: Callable[[int, bytes], None] = lambda _id, _raw: None,
+                 on_stored: Callable[[], None] = lambda: None,
                  timeout: float = 30.0) -> None:
         self.db = db
         self.clock = clock
@@ -89,5 +89,5 @@ class Inbox:
         log.info("intake_stored id=%s source=%s size=%s duplicate=%s ms=%.2f", inbound_id,
                  message.source, len(message.data), not created, (time.perf_counter() - started) * 1000)
         if created and not message.quarantine:
-            self.on_stored(inbound_id, message.data)
+            self.on_stored()
         return Receipt(inbound_id, created, quarantined=state == "quarantined")

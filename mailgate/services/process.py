@@ -98,18 +98,13 @@ def _case_view(session: Session, case_id: int | None) -> CaseView | None:
     return CaseView(ticket_id, Category(category), owner_id is not None, closed_at)
 
 
-async def process_inbound(ctx: Context, inbound_id: int, raw: bytes | None = None) -> Outcome:
-    """Run one stored message through the pipeline; safe to call twice for the same row.
-
-    ``raw`` may be passed by a caller that still holds the bytes, saving a read.
-    """
-    if raw is None:
-        row = await ctx.db.run(lambda s: repos.get_inbound(s, inbound_id, with_raw=True))
-        if row is None or row.state != "pending":
-            return Outcome(inbound_id, "skipped")
-        raw = row.raw
+async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
+    """Run one stored message through the pipeline; safe to call twice for the same row."""
+    row = await ctx.db.run(lambda s: repos.get_inbound(s, inbound_id, with_raw=True))
+    if row is None or row.state != "pending":
+        return Outcome(inbound_id, "skipped")
     try:
-        mail = await parse_bounded(raw, ctx)
+        mail = await parse_bounded(row.raw, ctx)
     except ParseError as exc:
         return await quarantine(ctx, inbound_id, str(exc))
     now = ctx.clock.now()
