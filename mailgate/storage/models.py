@@ -57,9 +57,51 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    roles: Mapped[str] = mapped_column(String(200), default="operator")
+    roles: Mapped[str] = mapped_column(String(200), default="operator")  # comma-separated
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    trainee: Mapped[bool] = mapped_column(default=False)
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    absent_until: Mapped[datetime | None]
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    footer_text: Mapped[str] = mapped_column(Text, default="")
+    footer_image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    footer_image_name: Mapped[str] = mapped_column(String(255), default="")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(r for r in self.roles.split(",") if r)
+
+    def absent(self, now: datetime) -> bool:
+        return self.absent_until is not None and self.absent_until > now
+
+
+class StaffAlias(Base):
+    """Another address a staff member writes from; replies from it are theirs."""
+
+    __tablename__ = "staff_alias"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+
+
+class PoolMember(Base):
+    """A staff member working a pool; higher ``priority`` pools are served first by *next*."""
+
+    __tablename__ = "pool_member"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool: Mapped[str] = mapped_column(String(100))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (UniqueConstraint("pool", "staff_id"),)
+
+
+class PoolState(Base):
+    """Per-pool routing state: whom round-robin gave the last case to."""
+
+    __tablename__ = "pool_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_staff_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Ticket(Base):
@@ -73,6 +115,9 @@ class Ticket(Base):
     pool: Mapped[str] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     requester: Mapped[str] = mapped_column(String(254))
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    assigned_at: Mapped[datetime | None]
+    acked: Mapped[bool] = mapped_column(default=False)
     mailbox: Mapped[str] = mapped_column(String(100))
     site: Mapped[str] = mapped_column(String(200), default="")
     channel: Mapped[str] = mapped_column(String(16), default="email")

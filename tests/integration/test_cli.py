@@ -77,7 +77,7 @@ def wait_for_maildir(folder: Path, count: int, seconds: float = 10) -> list[Emai
         if (folder / "new").is_dir():
             box = mailbox.Maildir(str(folder), factory=None, create=False)
             if len(box) >= count:
-                return [m for m in box]  # type: ignore[misc]
+                return [m for m in box]
         time.sleep(0.05)
     raise AssertionError(f"fewer than {count} mails in {folder}")
 
@@ -95,7 +95,7 @@ def test_run_receives_mail_and_writes_the_auto_response_to_the_maildir(
     assert reply["To"] == "carol@customer.example"
 
     # The CLI reads the same database while the daemon runs.
-    [case] = as_json(mg(workdir, "ticket", "list", "--json"))  # type: ignore[misc]
+    [case] = as_json(mg(workdir, "ticket", "list", "--json"))
     assert set(case) >= {"id", "tag", "type", "subject", "status", "status_category", "priority",
                          "pool", "owner", "requester", "mailbox", "site", "channel", "category",
                          "created_at", "updated_at"}
@@ -125,12 +125,12 @@ def test_ticket_show_json_shape(workdir: Path) -> None:
 def test_deliver_and_quarantine_commands(workdir: Path) -> None:
     garbage = b"\r\n\r\n"
     assert mg(workdir, "deliver", stdin=garbage).returncode == 0   # stored, in quarantine
-    [entry] = as_json(mg(workdir, "quarantine", "list", "--json"))  # type: ignore[misc]
+    [entry] = as_json(mg(workdir, "quarantine", "list", "--json"))
     assert set(entry) >= {"id", "reason", "received_at", "source", "size", "sha256"}
     assert entry["reason"] == "empty message"
     assert mg(workdir, "quarantine", "show", str(entry["id"]), "--raw").stdout == garbage
     mg(workdir, "quarantine", "release", str(entry["id"]))
-    [again] = as_json(mg(workdir, "quarantine", "list", "--json"))  # type: ignore[misc]
+    [again] = as_json(mg(workdir, "quarantine", "list", "--json"))
     assert again["id"] == entry["id"]                               # same verdict after release
     mg(workdir, "quarantine", "delete", str(entry["id"]))
     assert as_json(mg(workdir, "quarantine", "list", "--json")) == []
@@ -150,7 +150,7 @@ def test_deliver_answers_75_when_it_cannot_store(workdir: Path) -> None:
 
 def test_outbox_list_and_retry(workdir: Path) -> None:
     mg(workdir, "deliver", stdin=customer_mail().as_bytes())
-    [row] = as_json(mg(workdir, "outbox", "list", "--json"))  # type: ignore[misc]
+    [row] = as_json(mg(workdir, "outbox", "list", "--json"))
     assert set(row) >= {"id", "ticket_id", "to", "subject", "message_id", "state", "attempts",
                         "next_attempt_at", "last_error"}
     assert (row["state"], row["to"]) == ("pending", ["carol@customer.example"])
@@ -184,3 +184,41 @@ def test_init_and_check_config(tmp_path: Path) -> None:
 def test_unknown_case_is_one_line_error(workdir: Path) -> None:
     result = mg(workdir, "ticket", "show", "42", check=False)
     assert (result.returncode, result.stderr.decode()) == (1, "error: no case 42\n")
+
+
+def test_staff_and_pools_are_managed_live_from_the_cli(workdir: Path) -> None:
+    mg(workdir, "user", "add", "bob@example.com", "--name", "Bob", "--pool", "support:2",
+       "--alias", "Bob@Home.Example")
+    mg(workdir, "user", "add", "carol@example.com", "--name", "Carol", "--role", "sales",
+       "--role", "supervisor")
+    mg(workdir, "user", "add", "tim@example.com", "--name", "Tim", "--trainee", "--supervisor", "carol")
+    mg(workdir, "pool", "add-member", "support", "carol@example.com", "--priority", "3")
+    mg(workdir, "user", "absent", "bob", "--until", "2099-12-24", "--deputy", "carol@example.com")
+
+    users = {u["email"]: u for u in as_json(mg(workdir, "user", "list", "--json"))}
+    assert users["bob@example.com"]["aliases"] == ["bob@home.example"]
+    assert users["bob@example.com"]["absent_until"] == "2099-12-24T23:59:59.999999Z"
+    assert users["bob@example.com"]["deputy"] == "carol@example.com"
+    assert users["carol@example.com"]["roles"] == ["sales", "supervisor"]
+    assert users["tim@example.com"]["supervisor"] == "carol@example.com"
+    members = as_json(mg(workdir, "pool", "members", "support", "--json"))
+    assert [(m["email"], m["priority"], m["absent"]) for m in members] == [
+        ("bob@example.com", 2, True), ("carol@example.com", 3, False)]
+
+    mg(workdir, "user", "back", "bob@example.com")
+    mg(workdir, "pool", "remove-member", "support", "carol@example.com")
+    members = as_json(mg(workdir, "pool", "members", "support", "--json"))
+    assert [(m["email"], m["absent"]) for m in members] == [("bob@example.com", False)]
+
+    for args, message in [
+        (("user", "add", "bob@example.com", "--name", "B"), "already a staff member"),
+        (("user", "add", "x@example.com", "--name", "X", "--pool", "nope"), "no pool 'nope'"),
+        (("user", "add", "y@example.com", "--name", "Y", "--trainee"), "needs a supervisor"),
+        (("user", "add", "bob@home.example", "--name", "Z"), "alias"),
+        (("user", "absent", "bob", "--until", "2000-01-01"), "in the future"),
+        (("user", "edit", "nobody@example.com", "--name", "N"), "no staff member"),
+    ]:
+        result = mg(workdir, *args, check=False)
+        assert result.returncode == 1 and message in result.stderr.decode(), (args, result.stderr)
+    mg(workdir, "user", "remove", "tim@example.com")
+    assert "tim@example.com" not in mg(workdir, "user", "list").stdout.decode()

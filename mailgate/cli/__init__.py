@@ -1,0 +1,12 @@
+"""The ``mailgate`` command line (click): wiring and presentation only, no business rules."""
+
+from __future__ import annotations
+
+from mailgate.cli import core, people
+from mailgate.cli.base import cli
+
+__all__ = ["cli", "core", "main", "people"]
+
+
+def main() -> None:
+    cli(prog_name="mailgate")

@@ -1,0 +1,126 @@
+"""Query functions for staff, their aliases and pool memberships. They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mailgate.storage.models import PoolMember, PoolState, Staff, StaffAlias
+
+
+def by_id(session: Session, staff_id: int) -> Staff | None:
+    return session.get(Staff, staff_id)
+
+
+def by_address(session: Session, address: str) -> Staff | None:
+    """The active staff member whose registered address or alias is ``address``."""
+    addr = address.lower()
+    staff = session.scalar(select(Staff).where(Staff.email == addr))
+    if staff is None:
+        staff = session.scalar(select(Staff).join(StaffAlias, StaffAlias.staff_id == Staff.id)
+                               .where(StaffAlias.address == addr))
+    return staff if staff is not None and staff.active else None
+
+
+def by_name(session: Session, name: str) -> Staff | None:
+    """A staff member by full address, or by a local part that only one active member has."""
+    name = name.strip().lower()
+    if "@" in name:
+        return by_address(session, name)
+    found = session.scalars(select(Staff).where(Staff.active.is_(True),
+                                                Staff.email.like(f"{name}@%"))).all()
+    return found[0] if len(found) == 1 else None
+
+
+def addresses(session: Session, staff_id: int) -> frozenset[str]:
+    """The registered address and every alias of a staff member."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        return frozenset()
+    aliases = session.scalars(select(StaffAlias.address).where(StaffAlias.staff_id == staff_id))
+    return frozenset({staff.email, *aliases})
+
+
+def aliases(session: Session, staff_id: int) -> list[str]:
+    return list(session.scalars(select(StaffAlias.address).where(StaffAlias.staff_id == staff_id)
+                                .order_by(StaffAlias.address)))
+
+
+def set_aliases(session: Session, staff_id: int, add: Sequence[str], remove: Sequence[str]) -> None:
+    for addr in remove:
+        session.execute(delete(StaffAlias).where(StaffAlias.staff_id == staff_id,
+                                                 StaffAlias.address == addr.lower()))
+    for addr in add:
+        session.add(StaffAlias(staff_id=staff_id, address=addr.lower()))
+    session.flush()
+
+
+def all_staff(session: Session, include_inactive: bool = False) -> Sequence[Staff]:
+    query = select(Staff).order_by(Staff.email)
+    if not include_inactive:
+        query = query.where(Staff.active.is_(True))
+    return session.scalars(query).all()
+
+
+def memberships(session: Session, staff_id: int) -> list[tuple[str, int]]:
+    """(pool, priority) for every pool the member works, highest priority first."""
+    rows = session.execute(select(PoolMember.pool, PoolMember.priority)
+                           .where(PoolMember.staff_id == staff_id)
+                           .order_by(PoolMember.priority.desc(), PoolMember.pool)).all()
+    return [(pool, prio) for pool, prio in rows]
+
+
+def members(session: Session, pool: str) -> list[tuple[Staff, int]]:
+    """(staff, priority) of a pool's active members, in round-robin order (by staff id)."""
+    rows = session.execute(select(Staff, PoolMember.priority)
+                           .join(PoolMember, PoolMember.staff_id == Staff.id)
+                           .where(PoolMember.pool == pool, Staff.active.is_(True))
+                           .order_by(Staff.id)).all()
+    return [(staff, prio) for staff, prio in rows]
+
+
+def set_membership(session: Session, pool: str, staff_id: int, priority: int) -> None:
+    row = session.scalar(select(PoolMember).where(PoolMember.pool == pool,
+                                                  PoolMember.staff_id == staff_id))
+    if row is None:
+        session.add(PoolMember(pool=pool, staff_id=staff_id, priority=priority))
+    else:
+        row.priority = priority
+    session.flush()
+
+
+def remove_membership(session: Session, pool: str, staff_id: int) -> bool:
+    result = session.execute(delete(PoolMember).where(PoolMember.pool == pool,
+                                                      PoolMember.staff_id == staff_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def last_assigned(session: Session, pool: str) -> int | None:
+    """Whom round-robin gave this pool's last case to (locks the row on PostgreSQL)."""
+    state = session.get(PoolState, pool, with_for_update=True)
+    return state.last_staff_id if state else None
+
+
+def record_assigned(session: Session, pool: str, staff_id: int) -> None:
+    state = session.get(PoolState, pool)
+    if state is None:
+        session.add(PoolState(name=pool, last_staff_id=staff_id))
+    else:
+        state.last_staff_id = staff_id
+    session.flush()
+
+
+def deputy_chain(session: Session, staff: Staff, now: datetime) -> Staff:
+    """The staff member who stands in for ``staff`` now: their deputy (or the deputy's), else them."""
+    seen = {staff.id}
+    current = staff
+    while current.absent(now) and current.deputy_id is not None and current.deputy_id not in seen:
+        deputy = session.get(Staff, current.deputy_id)
+        if deputy is None or not deputy.active:
+            break
+        seen.add(deputy.id)
+        current = deputy
+    return current
