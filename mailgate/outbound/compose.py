@@ -11,9 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
+from email.encoders import encode_base64
 from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
+from html import escape
 
 from mailgate.errors import UsageError
 from mailgate.mail.addresses import is_valid
@@ -38,6 +43,17 @@ class Envelope:
     loop_marker: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A file to attach; with ``content_id`` and ``inline`` it is shown in the HTML body."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    inline: bool = False
+
+
 def _checked(addresses: Sequence[str]) -> tuple[str, ...]:
     bad = [a for a in addresses if not is_valid(a)]
     if bad:
@@ -56,12 +72,53 @@ def _msgid(value: str) -> str:
     return "<" + "".join(c for c in one_line(value) if c not in "<> ") + ">"
 
 
-def compose(envelope: Envelope, subject: str, text: str, now: datetime) -> bytes:
+def _text_part(text: str, subtype: str = "plain") -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(text, _UTF8_QP)
+    return part
+
+
+def _file_part(part: Part) -> MIMEBase:
+    maintype, _, subtype = part.content_type.partition("/")
+    if not maintype or not subtype or any(c in part.content_type for c in "\r\n;\"' "):
+        maintype, subtype = "application", "octet-stream"
+    mime = MIMEBase(maintype, subtype)
+    mime.set_payload(part.data)
+    encode_base64(mime)
+    name = one_line(part.filename)[:200] or "attachment"
+    mime.add_header("Content-Disposition", "inline" if part.inline else "attachment",
+                    filename=("utf-8", "", name) if not name.isascii() else name)
+    if part.content_id:
+        mime["Content-ID"] = _msgid(part.content_id)
+    return mime
+
+
+def _html_with_images(text: str, images: Sequence[Part]) -> str:
+    paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n"))
+    pictures = "".join(f'<p><img src="cid:{escape(i.content_id)}" alt=""></p>' for i in images)
+    return f"<!DOCTYPE html><html><body>{paragraphs}{pictures}</body></html>"
+
+
+def _body(text: str, parts: Sequence[Part]) -> Message:
+    """text/plain alone; with inline images, related(alternative(plain, html), images); then mixed."""
+    images = [p for p in parts if p.inline and p.content_id]
+    files = [p for p in parts if p not in images]
+    body: Message = _text_part(text)
+    if images:
+        alternative = MIMEMultipart("alternative", _subparts=[
+            _text_part(text), _text_part(_html_with_images(text, images), "html")])
+        body = MIMEMultipart("related", _subparts=[alternative, *map(_file_part, images)])
+    if files:
+        body = MIMEMultipart("mixed", _subparts=[body, *map(_file_part, files)])
+    return body
+
+
+def compose(envelope: Envelope, subject: str, text: str, now: datetime,
+            parts: Sequence[Part] = ()) -> bytes:
     """Build the message bytes; body lines are quoted-printable so none exceeds 998 octets."""
     to = _checked(envelope.to)
     _checked([envelope.from_addr] + ([envelope.reply_to] if envelope.reply_to else []))
-    msg = MIMENonMultipart("text", "plain")
-    msg.set_payload(text, _UTF8_QP)
+    msg = _body(text, parts)
     msg["From"] = formataddr((one_line(envelope.from_name), envelope.from_addr), charset="utf-8")
     msg["To"] = ", ".join(to)
     msg["Subject"] = _header_text("Subject", subject)
