@@ -35,30 +35,42 @@ class MatchContext:
 @dataclass(frozen=True, slots=True)
 class TicketMatch:
     case_id: int | None
-    reason: str                    # token | reference | tag | none
+    reason: str                    # token | reference | tag | none | forged
     token: tokens.Token | None = None
     quoted_tag: int | None = None  # a tag a stranger quoted: recorded on the new case
 
 
-def recipient_tokens(mail: ParsedMail, recipients: Sequence[str], ctx: MatchContext) -> list[tokens.Token]:
-    """Return verified tokens found in the subaddress of any recipient."""
+def recipient_tokens(mail: ParsedMail, recipients: Sequence[str],
+                     ctx: MatchContext) -> tuple[list[tokens.Token], bool]:
+    """Verified tokens in the subaddress of any envelope recipient, and whether one was forged.
+
+    Only the envelope recipients count for forgery: a header address is whatever the sender typed.
+    """
     found: list[tokens.Token] = []
-    for addr in [*recipients, *(a.addr for a in mail.to), *(a.addr for a in mail.cc)]:
+    forged = False
+    envelope = len(recipients)
+    for i, addr in enumerate([*recipients, *(a.addr for a in mail.to), *(a.addr for a in mail.cc)]):
         local = addr.rsplit("@", 1)[0]
-        if ctx.delimiter in local:
-            token = tokens.verify(local.split(ctx.delimiter, 1)[1], ctx.secret)
-            if token is not None and token not in found:
-                found.append(token)
-    return found
+        if ctx.delimiter not in local:
+            continue
+        sub = local.split(ctx.delimiter, 1)[1]
+        token = tokens.verify(sub, ctx.secret)
+        if token is not None and token not in found:
+            found.append(token)
+        elif token is None and i < envelope and tokens.looks_signed(sub):
+            forged = True
+    return found, forged
 
 
 def match(
     mail: ParsedMail, recipients: Sequence[str], lookup: ThreadLookup, ctx: MatchContext
 ) -> TicketMatch:
     """Find the case ``mail`` threads onto, in SPEC §3 order."""
-    found = recipient_tokens(mail, recipients, ctx)
+    found, forged = recipient_tokens(mail, recipients, ctx)
     if found:
         return TicketMatch(found[0].case_id, "token", found[0])
+    if forged:
+        return TicketMatch(None, "forged")
     ids = (*mail.thread_ids, *mail.embedded_ids)
     for mid in ids:
         token = tokens.from_message_id(mid, ctx.secret, ctx.domain)

@@ -85,7 +85,8 @@ def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str
 
 def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
                  protocol: str = "smtp", max_size: str = "25MB",
-                 imap: dict[str, tuple[int, str]] | None = None, imap_extra: str = "") -> Config:
+                 imap: dict[str, tuple[int, str]] | None = None, imap_extra: str = "",
+                 support_pool: str = 'mode = "round_robin"') -> Config:
     """A test config; ``imap`` maps mailbox names to the (port, user) of an IMAP account."""
     smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
                 'timeout = "5s"\n' if sink_port else "")
@@ -110,7 +111,7 @@ protocol = "{protocol}"
 
 [[pool]]
 name = "support"
-mode = "round_robin"
+{support_pool}
 
 [[pool]]
 name = "sales"

@@ -174,6 +174,38 @@ def ticket_close(obj: dict[str, Any], ticket_id: int, no_notify: bool) -> None:
     click.echo(f"closed case {ticket_id}")
 
 
+@ticket.command("assign")
+@click.argument("ticket_id", type=int)
+@click.argument("user")
+@click.pass_obj
+def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
+    """Give a case to a staff member (address or unique local part); it is forwarded to them."""
+    run_async(with_app(obj, lambda app: tickets.assign_ticket(app.ctx, ticket_id, user)))
+    click.echo(f"assigned case {ticket_id} to {user}")
+
+
+@ticket.command("edit")
+@click.argument("ticket_id", type=int)
+@click.option("--subject")
+@click.option("--category")
+@click.option("--priority", type=click.Choice(["normal", "urgent"]))
+@click.option("--status")
+@click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE", help="A custom field (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def ticket_edit(obj: dict[str, Any], /, ticket_id: int, as_json: bool, fields: tuple[str, ...],
+                **changes: str | None) -> None:
+    """Change a case's subject, category, priority, status or custom fields."""
+    edit = tickets.TicketEdit(fields=fields, **changes)
+    data = run_async(with_app(obj, lambda app: tickets.edit_ticket(app.ctx, ticket_id, edit)))
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in data.items() if k != "messages"}, indent=2,
+                              ensure_ascii=False))
+    else:
+        click.echo(f"{data['tag']}: {data['status']}, {data['priority']}, category "
+                   f"{data['category'] or '-'}, {data['subject']}")
+
+
 @cli.group("mailbox")
 def mailbox_group() -> None:
     """Supervised mailboxes."""

@@ -31,4 +31,39 @@ class RecordEvent:
     detail: str = ""
 
 
-Effect = SendTemplate | RecordEvent
+@dataclass(frozen=True, slots=True)
+class ForwardCase:
+    """Send the case to a staff member with a signed reply address.
+
+    ``role``: ``owner`` (it is theirs: reply relays to the customer), ``dispatch`` (to the pool's
+    manager, who answers ``#assign``), ``announce`` (pull mode: the first ``#claim`` wins).
+    """
+
+    case_id: int
+    staff_id: int
+    role: str = "owner"
+    intro: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReply:
+    """Send a staff member's reply text to the customer and cc, from the mailbox address."""
+
+    case_id: int
+    staff_id: int
+    text: str
+    source_message: int | None = None     # the stored staff mail whose attachments go along
+    inbound_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyStaff:
+    """Mail a staff member a notice from ``template`` (``case_id`` 0: about no case)."""
+
+    template: str
+    staff_id: int
+    case_id: int = 0
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff

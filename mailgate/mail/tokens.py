@@ -62,6 +62,11 @@ def verify(text: str, secret: str) -> Token | None:
     return Token(int(match[1]), int(match[2]), purpose)
 
 
+def looks_signed(text: str) -> bool:
+    """True if ``text`` has the shape of a token, whether or not its MAC is right."""
+    return bool(_TOKEN.match(text.lower()))
+
+
 def message_id(token: Token, secret: str, domain: str) -> str:
     """Mint a unique Message-ID (without angle brackets) that carries ``token``."""
     return f"mg.{sign(token, secret)}.{secrets.token_hex(6)}@{domain}"

@@ -8,11 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
+from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent, RelayReply, SendTemplate
 from mailgate.mail import tokens
-from mailgate.outbound import outbox
-from mailgate.outbound.compose import Envelope, compose
+from mailgate.outbound.compose import Envelope
+from mailgate.services import forwarding
 from mailgate.services.context import Context
+from mailgate.services.forwarding import Outgoing, queue_mail
 from mailgate.storage import repos
 from mailgate.storage.models import Ticket
 
@@ -29,6 +30,15 @@ def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now
             queued += 1
         elif isinstance(effect, RecordEvent):
             history.append((effect.case_id, now, effect.kind, effect.detail))
+        elif isinstance(effect, ForwardCase):
+            forwarding.forward_case(session, ctx, effect, now)
+            queued += 1
+        elif isinstance(effect, RelayReply):
+            forwarding.relay_reply(session, ctx, effect, now)
+            queued += 1
+        elif isinstance(effect, NotifyStaff):
+            forwarding.notify_staff(session, ctx, effect, now)
+            queued += 1
     repos.add_events(session, history)
     return queued
 
@@ -62,17 +72,8 @@ def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -
         in_reply_to=effect.in_reply_to or (refs[-1] if refs else ""), references=refs,
         auto_submitted="auto-replied" if effect.auto else "", loop_marker=ctx.loop_marker,
     )
-    raw = compose(envelope, rendered.subject, rendered.text, now)
-    row_id = outbox.enqueue(
-        session, ticket_id=ticket.id, mail_from="" if effect.auto else box.address,
-        rcpt_to=effect.to, subject=rendered.subject, message_id=mid, raw=raw, now=now,
-    )
-    repos.add_message(
-        session, ticket_id=ticket.id, kind="outbound", disposition=effect.template, outbox_id=row_id,
-        message_id=mid, from_addr=box.address, to_addrs=list(effect.to), subject=rendered.subject,
-        text=rendered.text, at=now,
-    )
+    queue_mail(session, Outgoing(ticket, envelope, rendered.subject, rendered.text,
+                                 disposition=effect.template, mail_from="" if effect.auto else None), now)
     if effect.auto:
         for rcpt in effect.to:
             repos.record_auto_response(session, rcpt, ticket.id, now)
-    log.info("outbox_queued id=%s case=%s template=%s", row_id, ticket.id, effect.template)

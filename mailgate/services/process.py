@@ -24,6 +24,7 @@ from mailgate.mail.classify import Disposition, classify
 from mailgate.mail.normalize import canonical_subject
 from mailgate.mail.parse import ParsedMail, parse
 from mailgate.matching import TicketMatch, match
+from mailgate.services import assignment, operators
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
 from mailgate.storage import repos
@@ -141,7 +142,19 @@ def _persist_pending(session: Session, ctx: Context, inbound_id: int, mail: Pars
 
 def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now: datetime) -> Outcome:
     """Turn a stored, parsed message into case changes and outbound mail, in the caller's unit of work."""
+    staff_outcome = _from_staff(session, ctx, row, mail, now)
+    if staff_outcome is not None:
+        return staff_outcome
     facts = analyse(session, ctx, mail, row.rcpt_to, now)
+    token = facts.match.token
+    if token is not None and token.staff_id and facts.disposition is Disposition.PERSONAL:
+        handled = operators.handle(session, ctx, operators.StaffMail(row.id, mail, token, row.received_at),
+                                   now)
+        return _finish_staff(session, row, handled, now)
+    if facts.match.reason == "forged":
+        reason = "held: sent to a reply address whose signature does not verify"
+        repos.finish_inbound(session, row.id, "quarantined", now, reason)
+        return Outcome(row.id, "quarantined", reason=reason)
     if facts.decision.action is Action.QUARANTINE:
         repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
         return Outcome(row.id, "quarantined", reason=facts.decision.reason)
@@ -152,6 +165,23 @@ def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         raise _AlreadyDone
     reason = f"{facts.decision.action}/{facts.match.reason}/{facts.disposition}"
     return Outcome(row.id, "done", ticket_id, reason, queued)
+
+
+def _from_staff(session: Session, ctx: Context, row: Received, mail: ParsedMail,
+                now: datetime) -> Outcome | None:
+    """``+next`` from a staff member; None when the message is not one."""
+    if operators.command_address(ctx, row.rcpt_to) != operators.NEXT:
+        return None
+    handled = operators.handle_next(session, ctx, mail, now)
+    return _finish_staff(session, row, handled, now) if handled is not None else None
+
+
+def _finish_staff(session: Session, row: Received, handled: operators.Handled, now: datetime) -> Outcome:
+    if not repos.finish_inbound(session, row.id, handled.state, now,
+                                reason=handled.reason if handled.state == "quarantined" else "",
+                                ticket_id=handled.ticket_id):
+        raise _AlreadyDone
+    return Outcome(row.id, handled.state, handled.ticket_id, handled.reason, handled.queued)
 
 
 def _apply(session: Session, ctx: Context, row: Received, facts: Analysis,
@@ -166,6 +196,7 @@ def _apply(session: Session, ctx: Context, row: Received, facts: Analysis,
             effects.append(RecordEvent(ticket.id, "linked", f"follows case {facts.case.id}"))
         _store_message(session, ticket.id, row, facts)
         effects += _auto_response(session, ctx, row, facts, ticket, now)
+        effects += assignment.route_new_case(session, ctx, ticket, now)
         return ticket.id, effects
     case = facts.case
     assert case is not None
@@ -175,19 +206,26 @@ def _apply(session: Session, ctx: Context, row: Received, facts: Analysis,
         target = next_category(case.category, facts.decision.event)
     repos.touch_ticket(session, case.id, now, status=target if target is not case.category else None,
                        reopened=action is Action.APPEND and case.category.resolved)
-    return case.id, [RecordEvent(case.id, facts.decision.reason, f"inbound {row.id}")]
+    effects = [RecordEvent(case.id, facts.decision.reason, f"inbound {row.id}")]
+    if action is Action.APPEND:
+        current = repos.get_ticket(session, case.id, fresh=True)
+        if current is not None:
+            effects += assignment.on_customer_reply(session, ctx, current, now)
+    return case.id, effects
 
 
 def _open_case(session: Session, ctx: Context, row: Received, mail: ParsedMail,
                found: TicketMatch, now: datetime) -> Ticket:
     box = ctx.mailbox_for(row.rcpt_to, row.mailbox)
     requester = mail.sender.addr if mail.sender else ""
+    requester_name = mail.sender.name[:200] if mail.sender and mail.sender_trusted else ""
     cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)]
     ticket = Ticket(
         type="lead" if box.kind == "sales" else "support",
         subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
         status_id=repos.status_id_of(Category.NEW),
-        priority="normal", pool=box.pool, requester=requester, mailbox=box.name, site=box.site,
+        priority="normal", pool=box.pool, requester=requester, requester_name=requester_name,
+        mailbox=box.name, site=box.site,
         channel="web" if row.source == "web" else "email", quoted_tag=found.quoted_tag,
         fields={}, created_at=now, updated_at=now,
     )

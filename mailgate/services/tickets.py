@@ -1,4 +1,4 @@
-"""Case use cases shared by the CLI and (later) mail commands: list, show, close."""
+"""Case use cases for the CLI: list, show, close, assign, edit."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailgate.domain.commands import PRIORITIES
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.states import Category, Event, next_category
 from mailgate.errors import NotFound, UsageError
+from mailgate.mail.headers import one_line
+from mailgate.services import assignment, operators
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
 from mailgate.storage import repos
+from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import (
     AttachmentRow,
     MailMessage,
@@ -121,9 +125,7 @@ async def close_ticket(ctx: Context, ticket_id: int, notify: bool = True) -> int
 
 
 def _close(session: Session, ctx: Context, ticket_id: int, notify: bool, now: datetime) -> int:
-    ticket = repos.get_ticket(session, ticket_id)
-    if ticket is None:
-        raise NotFound(f"no case {ticket_id}")
+    ticket = _need(session, ticket_id)
     current = Category(repos.status_of(session, ticket).category)
     if current is Category.CLOSED:
         raise UsageError(f"case {ticket_id} is already closed")
@@ -134,3 +136,79 @@ def _close(session: Session, ctx: Context, ticket_id: int, notify: bool, now: da
     if notify and ticket.requester:
         effects.append(SendTemplate("case_closed", (ticket.requester,), ticket_id))
     return apply_effects(session, ctx, effects, now)
+
+
+async def assign_ticket(ctx: Context, ticket_id: int, user: str) -> int:
+    """``ticket assign``: give a case to a staff member (forwarded to them); return mails queued."""
+    now = ctx.clock.now()
+
+    def work(session: Session) -> int:
+        ticket = _need(session, ticket_id)
+        target = staff_repo.by_name(session, user)
+        if target is None:
+            raise NotFound(f"no staff member {user!r} (use the address or a unique local part)")
+        effects = assignment.assign(session, ctx, ticket, target, now, by="admin")
+        return apply_effects(session, ctx, effects, now)
+
+    return await ctx.db.run(work)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEdit:
+    subject: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    status: str | None = None
+    fields: tuple[str, ...] = ()       # "name=value"
+
+
+async def edit_ticket(ctx: Context, ticket_id: int, edit: TicketEdit) -> dict[str, Any]:
+    """``ticket edit``: change subject, category, priority, status or custom fields."""
+    now = ctx.clock.now()
+
+    await ctx.db.run(lambda session: _edit(session, ctx, ticket_id, edit, now))
+    return await show_ticket(ctx, ticket_id)
+
+
+def _edit(session: Session, ctx: Context, ticket_id: int, edit: TicketEdit, now: datetime) -> None:
+    ticket = _need(session, ticket_id)
+    effects: list[Effect] = []
+    if edit.subject is not None:
+        if not edit.subject.strip():
+            raise UsageError("the subject cannot be empty")
+        ticket.subject = one_line(edit.subject)[:1000]
+        effects.append(RecordEvent(ticket.id, "subject", ticket.subject[:200]))
+    if edit.category is not None:
+        ticket.category = edit.category[:100] or None
+        effects.append(RecordEvent(ticket.id, "category", edit.category[:100]))
+    if edit.priority is not None:
+        if edit.priority not in PRIORITIES:
+            raise UsageError(f"priority must be {' or '.join(PRIORITIES)}")
+        ticket.priority = edit.priority
+        effects.append(RecordEvent(ticket.id, "priority", edit.priority))
+    if edit.status is not None:
+        effects.append(_set_status(session, ticket, edit.status, now))
+    for item in edit.fields:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set takes FIELD=VALUE, not {item!r}")
+        effects.append(operators.set_field(ctx, ticket, name.strip(), value.strip(), by="admin"))
+    ticket.updated_at = now
+    apply_effects(session, ctx, effects, now)
+
+
+def _set_status(session: Session, ticket: Ticket, name: str, now: datetime) -> RecordEvent:
+    status = repos.status_named(session, name)
+    if status is None:
+        raise UsageError(f"no status {name!r}")
+    ticket.status_id = status.id
+    ticket.closed_at = now if Category(status.category).resolved else None
+    return RecordEvent(ticket.id, "status", status.name)
+
+
+
+def _need(session: Session, ticket_id: int) -> Ticket:
+    ticket = repos.get_ticket(session, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no case {ticket_id}")
+    return ticket

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, undefer
@@ -179,6 +179,15 @@ def status_for(session: Session, category: Category) -> Status:
     return status
 
 
+def status_named(session: Session, name: str) -> Status | None:
+    """A status by name, case-insensitively."""
+    return session.scalar(select(Status).where(func.lower(Status.name) == name.strip().lower()))
+
+
+def statuses(session: Session) -> Sequence[Status]:
+    return session.scalars(select(Status).order_by(Status.position, Status.id)).all()
+
+
 def status_of(session: Session, ticket: Ticket) -> Status:
     status = session.get(Status, ticket.status_id)
     assert status is not None
@@ -197,8 +206,9 @@ def case_state(session: Session, ticket_id: int) -> tuple[int, str, int | None, 
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-def get_ticket(session: Session, ticket_id: int) -> Ticket | None:
-    return session.get(Ticket, ticket_id)
+def get_ticket(session: Session, ticket_id: int, fresh: bool = False) -> Ticket | None:
+    """The case; ``fresh`` re-reads it even if this session holds a copy (after Core updates)."""
+    return session.get(Ticket, ticket_id, populate_existing=fresh)
 
 
 def add_ticket(session: Session, ticket: Ticket, cc: Sequence[str]) -> Ticket:
@@ -266,13 +276,79 @@ def add_attachment(
     })
 
 
+#: Dispositions of mail between mailgate and staff: never named in what the customer receives.
+STAFF_SIDE = "staff:"
+
+
 def thread_ids(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
-    """The newest ``limit`` Message-IDs on a case, oldest first (for References)."""
+    """The newest ``limit`` customer-side Message-IDs on a case, oldest first (for References)."""
     rows = session.scalars(
-        select(MailMessage.message_id).where(MailMessage.ticket_id == ticket_id)
+        select(MailMessage.message_id)
+        .where(MailMessage.ticket_id == ticket_id, MailMessage.kind.in_(("inbound", "outbound")),
+               MailMessage.disposition.not_like(f"{STAFF_SIDE}%"), MailMessage.message_id != "")
         .order_by(MailMessage.id.desc()).limit(limit)
     )
     return list(reversed(list(rows)))
+
+
+def latest_customer_message(session: Session, ticket_id: int) -> MailMessage | None:
+    """The newest message the customer (or anyone outside the staff) sent on the case."""
+    return session.scalar(
+        select(MailMessage)
+        .where(MailMessage.ticket_id == ticket_id, MailMessage.kind == "inbound",
+               MailMessage.disposition.not_like(f"{STAFF_SIDE}%"))
+        .order_by(MailMessage.id.desc()).limit(1))
+
+
+def first_message_id(session: Session, ticket_id: int) -> str:
+    """The Message-ID of the message that opened the case ('' if none)."""
+    return session.scalar(select(MailMessage.message_id).where(MailMessage.ticket_id == ticket_id)
+                          .order_by(MailMessage.id).limit(1)) or ""
+
+
+def recent_messages(session: Session, ticket_id: int, limit: int = 6) -> list[MailMessage]:
+    """The newest ``limit`` messages on a case, oldest first (the forward's history lines)."""
+    rows = session.scalars(select(MailMessage).where(MailMessage.ticket_id == ticket_id)
+                           .order_by(MailMessage.id.desc()).limit(limit)).all()
+    return list(reversed(rows))
+
+
+def attachments_of(session: Session, message_id: int) -> list[tuple[AttachmentRow, bytes]]:
+    """A message's attachments with their bytes."""
+    rows = session.execute(select(AttachmentRow, Blob.data).join(Blob, Blob.sha256 == AttachmentRow.sha256)
+                           .where(AttachmentRow.message_id == message_id).order_by(AttachmentRow.id)).all()
+    return [(row, data) for row, data in rows]
+
+
+def copy_attachments(session: Session, source: int, target: int, inline: bool = False) -> None:
+    """Give message ``target`` the attachments of message ``source`` (same blobs)."""
+    for row, _ in attachments_of(session, source):
+        if row.inline and not inline:
+            continue
+        session.connection().execute(_INSERT_ATTACHMENT, {
+            "message_id": target, "filename": row.filename, "content_type": row.content_type,
+            "size": row.size, "sha256": row.sha256, "content_id": row.content_id, "inline": row.inline})
+
+
+def unclaimed_cases(session: Session, pools: Sequence[tuple[str, int]], leads: bool,
+                    limit: int = 5) -> list[int]:
+    """Oldest unowned new cases of ``pools`` ((name, priority)), higher priority pools first."""
+    found: list[int] = []
+    for priority in sorted({p for _, p in pools}, reverse=True):
+        names = [name for name, p in pools if p == priority]
+        query = (select(Ticket.id).join(Status, Ticket.status_id == Status.id)
+                 .where(Ticket.owner_id.is_(None), Status.category == Category.NEW.value,
+                        Ticket.pool.in_(names))
+                 .order_by(Ticket.created_at, Ticket.id).limit(limit))
+        if not leads:
+            query = query.where(Ticket.type != "lead")
+        found += session.scalars(query)
+    return found
+
+
+def cc_of(session: Session, ticket_id: int) -> list[str]:
+    return list(session.scalars(select(Participant.address).where(
+        Participant.ticket_id == ticket_id, Participant.role == "cc").order_by(Participant.id)))
 
 
 # --- auto-responses --------------------------------------------------------------------------

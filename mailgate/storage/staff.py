@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailgate.storage.models import PoolMember, PoolState, Staff, StaffAlias
@@ -99,9 +101,13 @@ def remove_membership(session: Session, pool: str, staff_id: int) -> bool:
 
 
 def last_assigned(session: Session, pool: str) -> int | None:
-    """Whom round-robin gave this pool's last case to (locks the row on PostgreSQL)."""
-    state = session.get(PoolState, pool, with_for_update=True)
-    return state.last_staff_id if state else None
+    """Whom round-robin gave this pool's last case to; the row stays locked (PostgreSQL) until commit.
+
+    The row is created first if missing, so two processes never both insert it.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(PoolState).values(name=pool, last_staff_id=None).on_conflict_do_nothing())
+    return session.scalar(select(PoolState.last_staff_id).where(PoolState.name == pool).with_for_update())
 
 
 def record_assigned(session: Session, pool: str, staff_id: int) -> None:

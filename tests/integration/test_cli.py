@@ -222,3 +222,31 @@ def test_staff_and_pools_are_managed_live_from_the_cli(workdir: Path) -> None:
         assert result.returncode == 1 and message in result.stderr.decode(), (args, result.stderr)
     mg(workdir, "user", "remove", "tim@example.com")
     assert "tim@example.com" not in mg(workdir, "user", "list").stdout.decode()
+
+
+def test_ticket_assign_and_edit_from_the_cli(workdir: Path) -> None:
+    mg(workdir, "user", "add", "bob@example.com", "--name", "Bob", "--pool", "support")
+    mg(workdir, "user", "add", "sam@example.com", "--name", "Sam", "--role", "sales")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "ann@customer.example", "support@example.com", "Help"
+    msg.set_content("Please help.\n")
+    mg(workdir, "deliver", stdin=msg.as_bytes())
+    owner = as_json(mg(workdir, "ticket", "show", "1", "--json"))["owner"]
+    assert owner == "bob@example.com"                             # round robin: the only operator
+
+    mg(workdir, "ticket", "assign", "1", "sam")
+    shown = as_json(mg(workdir, "ticket", "show", "1", "--json"))
+    assert shown["owner"] == "sam@example.com"
+    edited = as_json(mg(workdir, "ticket", "edit", "1", "--priority", "urgent", "--category", "billing",
+                        "--subject", "Help with invoice", "--status", "waiting for customer", "--json"))
+    assert (edited["priority"], edited["category"], edited["subject"], edited["status"]) == (
+        "urgent", "billing", "Help with invoice", "waiting for customer")
+    bad = mg(workdir, "ticket", "edit", "1", "--set", "nosuch=1", check=False)
+    assert bad.returncode == 1 and "no field 'nosuch'" in bad.stderr.decode()
+    bad = mg(workdir, "ticket", "assign", "1", "nobody", check=False)
+    assert bad.returncode == 1 and "no staff member" in bad.stderr.decode()
+
+    # Queued for the daemon's sender: Bob's forward and notice, Sam's forward.
+    rows = as_json(mg(workdir, "outbox", "list", "--json"))
+    to = sorted(r["to"][0] for r in rows if r["to"][0].endswith("@example.com"))
+    assert to == ["bob@example.com", "bob@example.com", "sam@example.com"]

@@ -1,0 +1,107 @@
+"""Email commands: the ``#`` lines at the top of a staff member's reply (SPEC §5).
+
+Pure: text in, ``Instructions`` out. Commands are lines that start with ``#`` before the first
+line of ordinary text; blank lines between them are allowed. What follows is the reply's body.
+Unknown commands and bad arguments are reported as problems, so the whole reply can be refused
+with an explanation before anything is applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+_LINE: Final = re.compile(r"^\s*#([A-Za-z_-]+)\b\s*(.*?)\s*$")
+_FIELD: Final = re.compile(r"^([A-Za-z0-9_.-]{1,100})\s*=\s*(.*)$")
+MAX_COMMANDS: Final = 20
+
+
+class Verb(StrEnum):
+    NOTE = "note"
+    CLOSE = "close"
+    STATUS = "status"
+    ASSIGN = "assign"
+    RELEASE = "release"
+    PRIORITY = "priority"
+    CATEGORY = "category"
+    ACK = "ack"
+    CLAIM = "claim"
+    SET = "set"
+
+
+#: Commands SPEC §5 names whose features are not built yet: a clear answer, not "unknown".
+LATER: Final = frozenset({"consult", "answer", "qualify", "convert", "approve", "reject"})
+_NEEDS_ARG: Final = frozenset({Verb.STATUS, Verb.ASSIGN, Verb.PRIORITY, Verb.CATEGORY, Verb.SET})
+PRIORITIES: Final = ("normal", "urgent")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: Verb
+    arg: str = ""
+
+    @property
+    def field(self) -> tuple[str, str]:
+        """``#set name=value`` → (name, value)."""
+        match = _FIELD.match(self.arg)
+        assert match is not None
+        return match[1], match[2].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Instructions:
+    commands: tuple[Command, ...]
+    body: str                      # the text after the command lines
+    problems: tuple[str, ...] = ()
+
+    def has(self, verb: Verb) -> bool:
+        return any(c.verb is verb for c in self.commands)
+
+
+def _check(verb: Verb, arg: str) -> str | None:
+    """A problem with this command's argument, or None."""
+    if verb in _NEEDS_ARG and not arg:
+        return f"#{verb} needs an argument"
+    if verb is Verb.PRIORITY and arg.lower() not in PRIORITIES:
+        return f"#priority takes {' or '.join(PRIORITIES)}, not {arg!r}"
+    if verb is Verb.SET and not _FIELD.match(arg):
+        return f"#set takes field=value, not {arg!r}"
+    if verb in (Verb.CLOSE, Verb.RELEASE, Verb.ACK, Verb.CLAIM) and arg:
+        return f"#{verb} takes no argument (got {arg!r})"
+    return None
+
+
+def read_commands(text: str) -> Instructions:
+    """Split a reply into its leading ``#`` commands and the rest."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    commands: list[Command] = []
+    problems: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        match = _LINE.match(line)
+        if not line.strip():
+            i += 1
+            continue
+        if match is None:
+            break
+        name, arg = match[1].lower(), match[2][:500]
+        i += 1
+        if name in LATER:
+            problems.append(f"#{name} is not available on this installation yet")
+            continue
+        try:
+            verb = Verb(name)
+        except ValueError:
+            problems.append(f"unknown command #{name} (known: {', '.join('#' + v for v in Verb)})")
+            continue
+        problem = _check(verb, arg)
+        if problem:
+            problems.append(problem)
+        commands.append(Command(verb, arg))
+    if len(commands) > MAX_COMMANDS:
+        problems.append(f"at most {MAX_COMMANDS} commands per reply")
+    body = "\n".join(lines[i:]).strip("\n")
+    return Instructions(tuple(commands), body, tuple(problems))

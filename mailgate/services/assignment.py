@@ -1,0 +1,180 @@
+"""Who owns a case: routing new cases by pool mode, claims, assignment, release (SPEC §5).
+
+All in the caller's unit of work; each owner change forwards the case to the new owner. A claim
+is a conditional update (``owner_id IS NULL``), so of two claims, even from two processes at once,
+exactly one wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from mailgate.domain import routing
+from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent
+from mailgate.domain.states import TRANSITIONS, Category, Event
+from mailgate.errors import UsageError
+from mailgate.services.context import Context
+from mailgate.storage import repos
+from mailgate.storage import staff as staff_repo
+from mailgate.storage.models import Staff, Ticket
+
+
+class Refused(UsageError):
+    """A command or admin action that cannot be done; the message says why."""
+
+
+def _members(session: Session, pool: str, now: datetime) -> list[routing.Member]:
+    return [routing.Member(s.id, not s.absent(now), s.role_set) for s, _ in staff_repo.members(session, pool)]
+
+
+def move(session: Session, ticket: Ticket, event: Event) -> None:
+    """Apply ``event`` to the case's status where the transition table allows it."""
+    current = Category(repos.status_of(session, ticket).category)
+    target = TRANSITIONS.get((current, event))
+    if target is not None and target is not current:
+        ticket.status_id = repos.status_for(session, target).id
+        if target is Category.CLOSED or target is Category.EXPIRED:
+            ticket.closed_at = ticket.updated_at
+        elif current.resolved:
+            ticket.closed_at = None
+
+
+def _take(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> None:
+    ticket.owner_id = staff.id
+    ticket.assigned_at = now
+    ticket.acked = False
+    ticket.updated_at = now
+    move(session, ticket, Event.CLAIMED)
+
+
+def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
+    """Give an unowned case to its pool as the pool's mode says."""
+    pool = ctx.config.pool(ticket.pool)
+    mode = routing.Mode(pool.mode)
+    if mode is routing.Mode.MANAGER:
+        manager = staff_repo.by_address(session, pool.manager) if pool.manager else None
+        if manager is None:
+            who = pool.manager or "(none)"
+            return [RecordEvent(ticket.id, "dispatch_failed",
+                                f"pool {pool.name}: manager {who} is not a registered user")]
+        return [ForwardCase(ticket.id, manager.id, "dispatch")]
+    members = _members(session, pool.name, now)
+    if mode is routing.Mode.PULL:
+        listeners = routing.announce_to(members, ticket.type)
+        if not listeners:
+            return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
+        return [RecordEvent(ticket.id, "announced", f"to {len(listeners)} member(s)"),
+                *(ForwardCase(ticket.id, sid, "announce") for sid in listeners)]
+    if not routing.announce_to(members, ticket.type):
+        return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
+    chosen_id = routing.next_in_turn(members, staff_repo.last_assigned(session, pool.name), ticket.type)
+    chosen = staff_repo.by_id(session, chosen_id) if chosen_id is not None else None
+    if chosen is None:
+        return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
+    staff_repo.record_assigned(session, pool.name, chosen.id)
+    _take(session, ticket, chosen, now)
+    return [RecordEvent(ticket.id, "assigned", f"{chosen.email} (round robin)"),
+            ForwardCase(ticket.id, chosen.id, "owner", "The case was given to you in turn.")]
+
+
+def on_customer_reply(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
+    """A customer wrote again: to the owner (or the absent owner's deputy), else to the pool."""
+    if ticket.owner_id is None:
+        return route_new_case(session, ctx, ticket, now)
+    owner = staff_repo.by_id(session, ticket.owner_id)
+    if owner is None:
+        return []
+    reader = staff_repo.deputy_chain(session, owner, now)
+    intro = "The customer wrote again."
+    if reader.id != owner.id:
+        intro += f" You receive this as deputy of {owner.name or owner.email}, who is absent."
+    return [ForwardCase(ticket.id, reader.id, "owner", intro)]
+
+
+def may_act_for(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> bool:
+    """The owner, or whoever stands in for the absent owner."""
+    if ticket.owner_id is None:
+        return False
+    if ticket.owner_id == staff.id:
+        return True
+    owner = staff_repo.by_id(session, ticket.owner_id)
+    return owner is not None and staff_repo.deputy_chain(session, owner, now).id == staff.id
+
+
+def _check_owner(ctx: Context, ticket: Ticket, staff: Staff) -> None:
+    if not staff.active:
+        raise Refused(f"{staff.email} is not an active staff member")
+    if not routing.may_own(staff.role_set, ticket.type):
+        raise Refused(f"{ctx.tag(ticket.id)} is a sales lead: only staff with the sales role may own it")
+
+
+def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: datetime) -> list[Effect]:
+    """Take an unowned case; exactly one of several concurrent claims wins."""
+    if ticket.owner_id == staff.id:
+        return []
+    _check_owner(ctx, ticket, staff)
+    if ticket.pool not in {p for p, _ in staff_repo.memberships(session, staff.id)} \
+            and not routing.may_dispatch(staff.role_set, False):
+        raise Refused(f"you do not work pool {ticket.pool}")
+    session.flush()
+    won = session.connection().execute(
+        update(Ticket).where(Ticket.id == ticket.id, Ticket.owner_id.is_(None))
+        .values(owner_id=staff.id, assigned_at=now, acked=True, updated_at=now)).rowcount
+    session.refresh(ticket)
+    if not won:
+        holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
+        raise Refused(f"{ctx.tag(ticket.id)} is already taken by "
+                      f"{(holder.name or holder.email) if holder else 'someone else'}")
+    move(session, ticket, Event.CLAIMED)
+    effects: list[Effect] = [RecordEvent(ticket.id, "claimed", staff.email),
+                             ForwardCase(ticket.id, staff.id, "owner", "You claimed this case.")]
+    if routing.Mode(ctx.config.pool(ticket.pool).mode) is routing.Mode.PULL:
+        for member in routing.announce_to(_members(session, ticket.pool, now), ticket.type):
+            if member != staff.id:
+                effects.append(NotifyStaff("case_taken", member, ticket.id,
+                                           {"taker": staff.name or staff.email}))
+    return effects
+
+
+def assign(session: Session, ctx: Context, ticket: Ticket, target: Staff, now: datetime,
+           by: str) -> list[Effect]:
+    """Give the case to ``target`` (forwarded to them; the previous owner is told)."""
+    _check_owner(ctx, ticket, target)
+    if ticket.owner_id == target.id:
+        raise Refused(f"{ctx.tag(ticket.id)} is already {target.email}'s")
+    if target.absent(now):
+        raise Refused(f"{target.email} is absent until {target.absent_until:%Y-%m-%d}")
+    previous = ticket.owner_id
+    _take(session, ticket, target, now)
+    effects: list[Effect] = [RecordEvent(ticket.id, "assigned", f"{target.email} by {by}"),
+                             ForwardCase(ticket.id, target.id, "owner", f"Assigned to you by {by}.")]
+    if previous is not None and previous != target.id:
+        effects.append(NotifyStaff("case_reassigned", previous, ticket.id,
+                                   {"new_owner": target.name or target.email, "by": by}))
+    return effects
+
+
+def release(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> list[Effect]:
+    """Give the case back to its pool (unowned, status new)."""
+    ticket.owner_id = None
+    ticket.assigned_at = None
+    ticket.updated_at = now
+    move(session, ticket, Event.RELEASED)
+    return [RecordEvent(ticket.id, "released", staff.email)]
+
+
+def next_case(session: Session, ctx: Context, staff: Staff, now: datetime) -> list[Effect]:
+    """``+next``: claim the oldest unclaimed case of the sender's pools, highest priority first."""
+    pools = staff_repo.memberships(session, staff.id)
+    for candidate in repos.unclaimed_cases(session, pools, "sales" in staff.role_set):
+        ticket = repos.get_ticket(session, candidate)
+        if ticket is None:
+            continue
+        try:
+            return claim(session, ctx, ticket, staff, now)
+        except Refused:
+            continue        # taken in the meantime: try the next one
+    return [NotifyStaff("next_empty", staff.id, 0, {"pools": ", ".join(p for p, _ in pools) or "none"})]

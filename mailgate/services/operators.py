@@ -1,0 +1,267 @@
+"""Mail from staff: check who wrote it, then apply its commands and relay its text, all or nothing.
+
+A staff reply is acted on only when its token verifies (matching did that) **and** its From is the
+staff member's registered address or an alias (SPEC §5). Anything else, a forged From, a valid
+token from another address, a token of a removed user, a reply to a case that has since gone to
+someone else, is held for an admin in the quarantine (raw bytes kept, reason ``held: …``) and the
+staff member is told at the registered address. Nothing held is ever relayed.
+
+Commands run inside a savepoint: if one fails, everything the reply would have done is rolled
+back and the staff member gets an explanation instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailgate.domain import routing
+from mailgate.domain.commands import Command, Instructions, Verb, read_commands
+from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, RelayReply, SendTemplate
+from mailgate.domain.states import Category, Event
+from mailgate.mail import tokens
+from mailgate.mail.parse import ParsedMail
+from mailgate.mail.quotes import trim_reply
+from mailgate.services import assignment
+from mailgate.services.assignment import Refused
+from mailgate.services.context import Context
+from mailgate.services.effects import apply_effects
+from mailgate.storage import repos
+from mailgate.storage import staff as staff_repo
+from mailgate.storage.models import Staff, Status, Ticket
+
+log = logging.getLogger(__name__)
+NEXT = "next"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMail:
+    """A stored inbound message that a staff member sent about a case."""
+
+    inbound_id: int
+    mail: ParsedMail
+    token: tokens.Token
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What became of a staff mail; the caller marks the inbound row accordingly."""
+
+    state: str              # done | quarantined
+    ticket_id: int | None
+    reason: str
+    queued: int
+
+
+def sender_of(mail: ParsedMail) -> str:
+    """The From address if it can be trusted (one unambiguous address), else ''."""
+    return mail.sender.addr if mail.sender is not None and mail.sender_trusted else ""
+
+
+def handle(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Handled:
+    """Verify a staff member's reply, then act on it (or hold it)."""
+    token = msg.token
+    staff = staff_repo.by_id(session, token.staff_id)
+    sender = sender_of(msg.mail)
+    if staff is None or not staff.active:
+        return _hold(session, ctx, msg, None, "reply token of an unknown or removed staff member", now)
+    if sender not in staff_repo.addresses(session, staff.id):
+        return _hold(session, ctx, msg, staff,
+                     f"From {sender or '(unverifiable)'} is not an address of {staff.email}", now)
+    ticket = repos.get_ticket(session, token.case_id)
+    if ticket is None:
+        return _hold(session, ctx, msg, staff, f"no case {token.case_id}", now)
+    if token.purpose is tokens.Purpose.REPLY and not assignment.may_act_for(session, ticket, staff, now):
+        holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
+        now_with = (holder.name or holder.email) if holder else "nobody (back in the pool)"
+        return _hold(session, ctx, msg, staff,
+                     f"reply to {ctx.tag(ticket.id)} after it was reassigned: it is now with {now_with}", now)
+    stored = _store(session, msg, ticket.id, sender)
+    instructions = read_commands(msg.mail.text)
+    effects: list[Effect]
+    try:
+        with session.begin_nested():
+            if instructions.problems:
+                raise Refused("; ".join(instructions.problems))
+            effects = _act(session, ctx, ticket, staff, instructions, stored, msg, now)
+    except Refused as exc:
+        session.expire_all()            # the savepoint's changes are gone; reload what is read next
+        log.info("staff_mail_refused inbound=%s case=%s staff=%s", msg.inbound_id, token.case_id, staff.id)
+        effects = [RecordEvent(ticket.id, "command_refused", f"{staff.email}: {exc}"[:500]),
+                   NotifyStaff("staff_refused", staff.id, ticket.id, {"problems": str(exc)})]
+    queued = apply_effects(session, ctx, effects, now)
+    return Handled("done", ticket.id, f"staff/{token.purpose.name.lower()}", queued)
+
+
+def _store(session: Session, msg: StaffMail, ticket_id: int, sender: str) -> int:
+    """Keep the staff member's mail on the case (staff side: never shown to the customer)."""
+    mail = msg.mail
+    message_id = repos.add_message(
+        session, ticket_id=ticket_id, kind="inbound", disposition=f"{repos.STAFF_SIDE}reply",
+        inbound_id=msg.inbound_id, message_id=mail.message_id[:300], from_addr=sender,
+        to_addrs=[a.addr for a in mail.to][:100], subject=mail.subject[:2000], text=mail.text,
+        at=msg.received_at)
+    for att in mail.attachments:
+        repos.add_attachment(session, message_id, att.filename, att.content_type, att.data, att.sha256,
+                             att.content_id, att.inline)
+    return message_id
+
+
+def _hold(session: Session, ctx: Context, msg: StaffMail, staff: Staff | None, why: str,
+          now: datetime) -> Handled:
+    reason = f"held: {why}"
+    effects: list[Effect] = []
+    if staff is not None:
+        effects.append(NotifyStaff("staff_held", staff.id, 0, {
+            "why": why, "case": ctx.tag(msg.token.case_id), "held_subject": msg.mail.subject[:200],
+            "claimed_from": sender_of(msg.mail) or "(unverifiable)"}))
+    log.warning("staff_mail_held inbound=%s case=%s why=%s", msg.inbound_id, msg.token.case_id, why)
+    return Handled("quarantined", None, reason, apply_effects(session, ctx, effects, now))
+
+
+def _act(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Instructions, stored: int,
+         msg: StaffMail, now: datetime) -> list[Effect]:
+    """Apply the commands in order, relay the text, then close or set the status."""
+    effects: list[Effect] = []
+    body = trim_reply(ins.body, staff.name)
+    for command in ins.commands:
+        if command.verb is Verb.CLAIM:
+            effects += assignment.claim(session, ctx, ticket, staff, now)
+        elif command.verb is Verb.ASSIGN:
+            effects += _assign(session, ctx, ticket, staff, command.arg, now)
+        else:
+            _need_owner(session, ctx, ticket, staff, command.verb, now)
+            effects += _owner_command(session, ctx, ticket, staff, command, body, msg, now)
+    effects += _relay(session, ctx, ticket, staff, ins, body, stored, msg.inbound_id, now)
+    for command in ins.commands:
+        if command.verb in (Verb.CLOSE, Verb.STATUS):
+            effects += _finish(session, ctx, ticket, staff, command, relayed=bool(body), now=now)
+    if not ins.commands and not body:
+        raise Refused("the reply had no new text to send (quoted text and signatures are removed) "
+                      "and no commands")
+    ticket.updated_at = now
+    return effects
+
+
+def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff, command: Command,
+                   body: str, msg: StaffMail, now: datetime) -> list[Effect]:
+    """The commands only the owner (or their deputy) may give; #close and #status come last."""
+    verb = command.verb
+    if verb is Verb.NOTE:
+        note = "\n\n".join(t for t in (command.arg, body) if t)
+        if not note:
+            raise Refused("#note needs text")
+        repos.add_message(session, ticket_id=ticket.id, kind="note", disposition="note",
+                          inbound_id=msg.inbound_id, message_id="", from_addr=staff.email, to_addrs=[],
+                          subject=msg.mail.subject[:2000], text=note, at=now)
+        return [RecordEvent(ticket.id, "note", staff.email)]
+    if verb is Verb.RELEASE:
+        return assignment.release(session, ticket, staff, now)
+    if verb is Verb.ACK:
+        ticket.acked = True
+        return [RecordEvent(ticket.id, "acknowledged", staff.email)]
+    if verb is Verb.PRIORITY:
+        ticket.priority = command.arg.lower()
+        return [RecordEvent(ticket.id, "priority", f"{ticket.priority} by {staff.email}")]
+    if verb is Verb.CATEGORY:
+        ticket.category = command.arg[:100]
+        return [RecordEvent(ticket.id, "category", f"{ticket.category} by {staff.email}")]
+    if verb is Verb.SET:
+        return [set_field(ctx, ticket, *command.field, by=staff.email)]
+    return []
+
+
+def _need_owner(session: Session, ctx: Context, ticket: Ticket, staff: Staff, verb: Verb,
+                now: datetime) -> None:
+    if not assignment.may_act_for(session, ticket, staff, now):
+        raise Refused(f"#{verb} is for the owner of {ctx.tag(ticket.id)}; reply #claim to take it first")
+
+
+def _assign(session: Session, ctx: Context, ticket: Ticket, staff: Staff, name: str,
+            now: datetime) -> list[Effect]:
+    pool = ctx.config.pool(ticket.pool)
+    is_manager = bool(pool.manager) and pool.manager.lower() in staff_repo.addresses(session, staff.id)
+    if not assignment.may_act_for(session, ticket, staff, now) \
+            and not routing.may_dispatch(staff.role_set, is_manager):
+        raise Refused(f"only the owner, a manager or a supervisor may assign {ctx.tag(ticket.id)}")
+    target = staff_repo.by_name(session, name)
+    if target is None:
+        raise Refused(f"#assign {name}: no such staff member (use the address or a unique name)")
+    return assignment.assign(session, ctx, ticket, target, now, by=staff.email)
+
+
+def _relay(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Instructions, body: str,
+           stored: int, inbound_id: int, now: datetime) -> list[Effect]:
+    if not body or ins.has(Verb.NOTE):
+        return []
+    if not assignment.may_act_for(session, ticket, staff, now):
+        raise Refused(f"only the owner of {ctx.tag(ticket.id)} can answer the customer; "
+                      "reply #claim to take it first")
+    if not ticket.requester:
+        raise Refused(f"{ctx.tag(ticket.id)} has no requester address to answer")
+    assignment.move(session, ticket, Event.OPERATOR_REPLIED)
+    ticket.acked = True
+    return [RecordEvent(ticket.id, "replied", staff.email),
+            RelayReply(ticket.id, staff.id, body, source_message=stored, inbound_id=inbound_id)]
+
+
+def _finish(session: Session, ctx: Context, ticket: Ticket, staff: Staff, command: Command,
+            relayed: bool, now: datetime) -> list[Effect]:
+    if command.verb is Verb.CLOSE:
+        if Category(repos.status_of(session, ticket).category) is Category.CLOSED:
+            raise Refused(f"{ctx.tag(ticket.id)} is already closed")
+        ticket.updated_at = now
+        assignment.move(session, ticket, Event.CLOSED)
+        effects: list[Effect] = [RecordEvent(ticket.id, "closed", staff.email)]
+        if not relayed and ticket.requester:
+            effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id))
+        return effects
+    status = _status_named(session, command.arg)
+    ticket.status_id = status.id
+    ticket.closed_at = now if Category(status.category).resolved else None
+    return [RecordEvent(ticket.id, "status", f"{status.name} by {staff.email}")]
+
+
+def _status_named(session: Session, name: str) -> Status:
+    status = repos.status_named(session, name)
+    if status is None:
+        names = ", ".join(s.name for s in repos.statuses(session))
+        raise Refused(f"#status {name}: no such status (statuses: {names})")
+    return status
+
+
+def set_field(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:
+    """``#set`` / ``ticket edit --set``: a custom field from ``[[field]]``, checked against its choices."""
+    spec = next((f for f in ctx.config.fields if f.name == name), None)
+    if spec is None:
+        known = ", ".join(f.name for f in ctx.config.fields) or "none configured"
+        raise Refused(f"no field {name!r} (fields: {known})")
+    if spec.choices and value not in spec.choices:
+        raise Refused(f"{name} must be one of: {', '.join(spec.choices)}")
+    ticket.fields = {**(ticket.fields or {}), name: value[:1000]}
+    return RecordEvent(ticket.id, "field", f"{name}={value[:200]} by {by}")
+
+
+def command_address(ctx: Context, recipients: Sequence[str]) -> str:
+    """The subaddress of a supervised recipient that names a command (``next``), else ''."""
+    delimiter = ctx.config.gateway.subaddress_delimiter
+    for rcpt in recipients:
+        local, _, _ = rcpt.lower().rpartition("@")
+        if ctx.is_supervised(rcpt) and local.endswith(f"{delimiter}{NEXT}"):
+            return NEXT
+    return ""
+
+
+def handle_next(session: Session, ctx: Context, mail: ParsedMail, now: datetime) -> Handled | None:
+    """``+next`` from a staff member: claim and forward the oldest waiting case; None if not staff."""
+    staff = staff_repo.by_address(session, sender_of(mail)) if sender_of(mail) else None
+    if staff is None:
+        return None
+    effects = assignment.next_case(session, ctx, staff, now)
+    ticket_id = next((e.case_id for e in effects if isinstance(e, RecordEvent)), None)
+    return Handled("done", ticket_id, "staff/next", apply_effects(session, ctx, effects, now))
