@@ -1,0 +1,121 @@
+"""Two operators #claim the same case at the same moment through two mailgate processes sharing
+one PostgreSQL database: exactly one wins, gets one forward, and the other is told who has it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailgate.app import App
+from mailgate.services import staff
+from mailgate.storage.models import Staff, Ticket
+from tests.conftest import BACKEND, SECRET, write_config
+from tests.fakes import SmtpSink
+from tests.integration.test_operators import body_of, client_reply, inbox
+from tests.mailer import mail
+from tests.processes import MAILGATE, clean_env, free_port
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgresql",
+                                reason="needs PostgreSQL: two daemons share one database "
+                                       "(runs in the PostgreSQL pass of scripts/test.sh)")
+ROUNDS = 6
+
+
+class Daemon:
+    def __init__(self, folder: Path, text: str) -> None:
+        folder.mkdir()
+        self.folder = folder
+        self.port = free_port()
+        (folder / "mailgate.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{self.port}"))
+        (folder / ".env").write_text(f"MAILGATE_SECRET={SECRET}\n")
+        with (folder / "daemon.log").open("ab") as log:
+            self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(), stderr=log)
+
+    async def ready(self) -> None:
+        for _ in range(400):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, (self.folder / "daemon.log").read_text()
+                await asyncio.sleep(0.05)
+        raise AssertionError("daemon did not start")
+
+    async def send(self, msg: bytes, sender: str, rcpt: str) -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port, start_tls=False) as client:
+            await client.sendmail(sender, [rcpt], msg)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+async def _wait(predicate: Callable[[], bool], seconds: float = 20) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+async def test_concurrent_claims_from_two_processes_have_one_winner(
+        tmp_path: Path, database_url: str, sink: SmtpSink) -> None:
+    config = write_config(tmp_path, database_url, sink.port, support_pool='mode = "pull"')
+    text = (tmp_path / "mailgate.toml").read_text()
+    admin = App.build(config)
+    for email, name in (("sam@example.com", "Sam"), ("sue@example.com", "Sue")):
+        await staff.add_user(admin.ctx, email, staff.StaffEdit(name=name, pools=("support",)))
+    a, b = Daemon(tmp_path / "a", text), Daemon(tmp_path / "b", text)
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        for n in range(1, ROUNDS + 1):
+            await a.send(mail(subject=f"Case {n}").as_bytes(), "carol@customer.example",
+                         "support@example.com")
+            subject = f"[MG#{n}] Case {n}"
+
+            def announced(who: str, subject: str = subject) -> list[EmailMessage]:
+                return [m for m in inbox(sink, who) if m["Subject"] == subject]
+
+            await _wait(lambda: len(announced("sam@example.com")) == len(announced("sue@example.com")) == 1)
+            [to_sam], [to_sue] = announced("sam@example.com"), announced("sue@example.com")
+            claims = [(a, client_reply(to_sam, "Sam <sam@example.com>", "#claim"), "sam@example.com"),
+                      (b, client_reply(to_sue, "Sue <sue@example.com>", "#claim"), "sue@example.com")]
+            await asyncio.gather(*(d.send(m.as_bytes(), who, m["To"].addresses[0].addr_spec)
+                                   for d, m, who in claims))
+
+            def decided(n: int = n) -> bool:
+                claimed = [m for m in sink.received if f"[MG#{n}]" in m.message["Subject"]
+                           and "You claimed this case" in body_of(m.message)]
+                refused = [m for m in sink.received if f"[MG#{n}]" in m.message["Subject"]
+                           and "Not done" in m.message["Subject"]]
+                return len(claimed) + len(refused) >= 2
+
+            await _wait(decided)
+            await asyncio.sleep(0.3)      # anything extra would arrive now
+            about = [m.message for m in sink.received if f"[MG#{n}]" in m.message["Subject"]]
+            claimed = [m for m in about if "You claimed this case" in body_of(m)]
+            refused = [m for m in about if "Not done" in m["Subject"]]
+            assert len(claimed) == 1 and len(refused) == 1, [m["Subject"] for m in about]
+            winner = str(claimed[0]["To"])
+            loser = str(refused[0]["To"])
+            assert {winner, loser} == {"sam@example.com", "sue@example.com"}
+            assert "already taken by" in body_of(refused[0])
+
+            def owner(session: Session, n: int = n) -> str | None:
+                return session.scalar(select(Staff.email).join(Ticket, Ticket.owner_id == Staff.id)
+                                      .where(Ticket.id == n))
+
+            assert await admin.ctx.db.run(owner) == winner
+    finally:
+        a.stop()
+        b.stop()
+        await admin.ctx.db.dispose()
