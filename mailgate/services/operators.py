@@ -98,6 +98,25 @@ def handle(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Han
     return Handled("done", ticket.id, f"staff/{token.purpose.name.lower()}", queued)
 
 
+NO_TOKEN = ("mail from a staff address without a valid reply token "
+            "(to answer a case, reply to the mail mailgate sent you about it)")
+
+
+def hold_if_staff(session: Session, ctx: Context, inbound_id: int, mail: ParsedMail, now: datetime,
+                  why: str = NO_TOKEN) -> Handled | None:
+    """Personal mail from a staff address without a valid reply token is held, never a case.
+
+    Whether it is forged or an operator wrote to the support address directly, acting on it
+    would trust a From line alone; the staff member is told at the registered address.
+    """
+    sender = sender_of(mail)
+    staff = staff_repo.by_address(session, sender) if sender else None
+    if staff is None:
+        return None
+    msg = StaffMail(inbound_id, mail, tokens.Token(0, staff.id, tokens.Purpose.NOTICE), now)
+    return _hold(session, ctx, msg, staff, why, now)
+
+
 def _store(session: Session, msg: StaffMail, ticket_id: int, sender: str) -> int:
     """Keep the staff member's mail on the case (staff side: never shown to the customer)."""
     mail = msg.mail
@@ -118,7 +137,8 @@ def _hold(session: Session, ctx: Context, msg: StaffMail, staff: Staff | None, w
     effects: list[Effect] = []
     if staff is not None:
         effects.append(NotifyStaff("staff_held", staff.id, 0, {
-            "why": why, "case": ctx.tag(msg.token.case_id), "held_subject": msg.mail.subject[:200],
+            "why": why, "case": ctx.tag(msg.token.case_id) if msg.token.case_id else "(none)",
+            "held_subject": msg.mail.subject[:200],
             "claimed_from": sender_of(msg.mail) or "(unverifiable)"}))
     log.warning("staff_mail_held inbound=%s case=%s why=%s", msg.inbound_id, msg.token.case_id, why)
     return Handled("quarantined", None, reason, apply_effects(session, ctx, effects, now))

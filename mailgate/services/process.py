@@ -152,9 +152,14 @@ def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
                                    now)
         return _finish_staff(session, row, handled, now)
     if facts.match.reason == "forged":
-        reason = "held: sent to a reply address whose signature does not verify"
-        repos.finish_inbound(session, row.id, "quarantined", now, reason)
-        return Outcome(row.id, "quarantined", reason=reason)
+        why = "sent to a reply address whose signature does not verify"
+        held = operators.hold_if_staff(session, ctx, row.id, mail, now, why)
+        return _finish_staff(session, row, held or operators.Handled("quarantined", None, f"held: {why}", 0),
+                             now)
+    if facts.disposition is Disposition.PERSONAL:
+        held = operators.hold_if_staff(session, ctx, row.id, mail, now)
+        if held is not None:
+            return _finish_staff(session, row, held, now)
     if facts.decision.action is Action.QUARANTINE:
         repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
         return Outcome(row.id, "quarantined", reason=facts.decision.reason)

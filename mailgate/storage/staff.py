@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,14 +17,15 @@ def by_id(session: Session, staff_id: int) -> Staff | None:
     return session.get(Staff, staff_id)
 
 
+_BY_ADDRESS = select(Staff).where(
+    Staff.active.is_(True),
+    or_(Staff.email == bindparam("addr"),
+        Staff.id.in_(select(StaffAlias.staff_id).where(StaffAlias.address == bindparam("addr")))))
+
+
 def by_address(session: Session, address: str) -> Staff | None:
     """The active staff member whose registered address or alias is ``address``."""
-    addr = address.lower()
-    staff = session.scalar(select(Staff).where(Staff.email == addr))
-    if staff is None:
-        staff = session.scalar(select(Staff).join(StaffAlias, StaffAlias.staff_id == Staff.id)
-                               .where(StaffAlias.address == addr))
-    return staff if staff is not None and staff.active else None
+    return session.scalar(_BY_ADDRESS, {"addr": address.lower()})
 
 
 def by_name(session: Session, name: str) -> Staff | None:

@@ -196,7 +196,8 @@ async def test_forged_replayed_and_altered_replies_are_held_never_relayed(app: A
     assert len(held) == 3 and all(h["reason"].startswith("held: ") for h in held)
     assert len(inbox(sink, CUSTOMER)) == before                  # nothing relayed
     notices = [m for m in inbox(sink, "bob@example.com") if "was held" in m["Subject"]]
-    assert len(notices) == 2                                     # Bob is told about the two with his token
+    assert len(notices) == 3                    # Bob is told: his token used twice, his From on a bad one
+    assert "signature does not verify" in held[2]["reason"]
 
     # From the alias it is Bob's: relayed.
     await send_as_staff(app, client_reply(forward, "Bob <bob@home.example>", "From my other address"))
@@ -329,3 +330,29 @@ async def test_operator_out_of_office_is_recorded_never_relayed(app: App, sink: 
     assert len(inbox(sink, CUSTOMER)) == before
     shown = await tickets.show_ticket(app.ctx, 1)
     assert [m["disposition"] for m in shown["messages"] if m["kind"] == "inbound"][-1] == "auto_reply"
+
+
+async def test_staff_address_without_token_is_held_and_forged_message_ids_are_not_operator_replies(
+        app: App, sink: SmtpSink) -> None:
+    await add_staff(app, "bob@example.com", "Bob")
+    await send(app, mail())
+    await settle(app)
+    [forward] = inbox(sink, "bob@example.com")
+
+    # RELIABILITY 34: From forged to an operator's address, no token (or Bob writing directly).
+    await send(app, mail(sender="Bob <bob@example.com>", subject="Re: [MG#1] Printer broken",
+                         body="Refund approved, send your bank details."), mail_from="bob@example.com")
+    # RELIABILITY 38: In-Reply-To forged to a gateway Message-ID with a bad MAC.
+    forged_id = forward["Message-ID"].replace("<mg.c1s1r.", "<mg.c1s1r.x")[:-20] + "aaaa@example.com>"
+    await send(app, mail(sender="Mallory <mallory@evil.example>", subject="Re: [MG#1] Printer broken",
+                         body="I am Bob.", In_Reply_To=forged_id, References=forged_id),
+               mail_from="mallory@evil.example")
+    await settle(app)
+
+    held = await quarantine.list_quarantine(app.ctx)
+    assert [h["reason"][:60] for h in held] == [
+        "held: mail from a staff address without a valid reply token "[:60]]
+    assert any(m["Subject"].startswith("Your mail was held") for m in inbox(sink, "bob@example.com"))
+    cases = await tickets.list_tickets(app.ctx, tickets.TicketFilter())
+    assert [(c["id"], c["requester"]) for c in cases] == [(1, CUSTOMER), (2, "mallory@evil.example")]
+    assert not any("Refund approved" in body_of(m) or "I am Bob" in body_of(m) for m in inbox(sink, CUSTOMER))
