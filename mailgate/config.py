@@ -60,6 +60,7 @@ class GatewayConfig:
     max_message_size: int = field(default=25_000_000, metadata=SIZE)
     reopen_window: timedelta = timedelta(days=14)
     autoresponse_daily_limit: int = 5
+    bounce_threshold: int = 3     # hard bounces before an address gets no more mail (0: never)
     message_id_domain: str = ""
     activation_url: str = ""
     outbox_maildir: str = "var/outbox-maildir"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from mailgate.faults import checkpoint
 from mailgate.outbound import outbox
 from mailgate.outbound.sender import MailSession, MailTransport
 from mailgate.services.context import Context
+from mailgate.storage import repos
 from mailgate.storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,25 @@ async def _retry_all(ctx: Context, rows: list[Outbox], error: str) -> None:
     await ctx.db.run(retry)
 
 
+def _failed(session: Session, ctx: Context, row: Outbox, error: str, now: datetime) -> None:
+    """A permanent refusal: the row fails, the case says so, and a relay 5xx counts as a hard bounce."""
+    outbox.mark_failed(session, row.id, error)
+    status = error.split(" ", 1)[0]
+    if status.isdigit() and status.startswith("5"):
+        for rcpt in row.rcpt_to:
+            repos.record_bounce(session, rcpt.lower(), True, status, now, ctx.config.gateway.bounce_threshold)
+    if row.ticket_id is not None:
+        repos.add_events(session, [(row.ticket_id, now, "delivery_failed",
+                                    f"to {', '.join(row.rcpt_to)[:300]}: {error[:300]}")])
+
+
 async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:
     now = ctx.clock.now()
     try:
         await session.send(row.mail_from, row.rcpt_to, row.raw)
     except PermanentDeliveryError as exc:
         error = str(exc)
-        await ctx.db.run(lambda s: outbox.mark_failed(s, row.id, error))
+        await ctx.db.run(lambda s: _failed(s, ctx, row, error, now))
         log.warning("outbox_failed id=%s error=%s", row.id, error[:120])
         return 0
     except TransientDeliveryError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from mailgate.config import MailboxConfig
 from mailgate.domain.effects import ForwardCase, NotifyStaff, RelayReply
 from mailgate.mail import tokens
+from mailgate.mail.addresses import is_valid
+from mailgate.mail.headers import one_line
 from mailgate.outbound import outbox
 from mailgate.outbound.compose import Envelope, Part, compose
 from mailgate.services.context import Context
@@ -41,9 +43,32 @@ class Outgoing:
     parts: Sequence[Part] = ()
 
 
-def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, int | None]:
-    """Compose, enqueue and (for a case) record a mail; return (outbox id, case message id)."""
-    env = mail.envelope
+def _deliverable(session: Session, mail: Outgoing, now: datetime) -> tuple[str, ...]:
+    """The recipients mailgate may mail: valid addresses that have not bounced too often.
+
+    The others are left out with a line in the case history (RELIABILITY rows 29, 43).
+    """
+    to = mail.envelope.to
+    invalid = [a for a in to if not is_valid(a)]
+    suppressed = repos.suppressed_among(session, [a for a in to if a not in invalid])
+    if (invalid or suppressed) and mail.ticket is not None:
+        why = {**{a: "invalid address" for a in invalid}, **{a: "address bounces" for a in suppressed}}
+        repos.add_events(session, [(mail.ticket.id, now, "not_sent", f"{one_line(a)[:200]}: {reason}")
+                                   for a, reason in why.items()])
+    return tuple(a for a in to if a not in invalid and a not in suppressed)
+
+
+def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, int | None] | None:
+    """Compose, enqueue and (for a case) record a mail; return (outbox id, case message id).
+
+    None when no recipient is left to mail.
+    """
+    to = _deliverable(session, mail, now)
+    if not to:
+        log.info("outbox_skipped case=%s reason=no_deliverable_recipient",
+                 mail.ticket.id if mail.ticket else "-")
+        return None
+    env = replace(mail.envelope, to=to)
     raw = compose(env, mail.subject, mail.text, now, mail.parts)
     row_id = outbox.enqueue(
         session, ticket_id=mail.ticket.id if mail.ticket else None,
@@ -163,11 +188,11 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
                             ctx.config.message_id_domain)
     refs = tuple(repos.thread_ids(session, ticket.id))
     subject = f"[{ctx.tag(ticket.id)}] {ticket.subject}"
-    _, message_id = queue_mail(session, Outgoing(
+    queued = queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
                          in_reply_to=refs[-1] if refs else "", references=refs,
                          loop_marker=ctx.loop_marker),
         subject, text, disposition="reply", parts=parts), now)
-    if message_id is not None and effect.source_message is not None:
-        repos.copy_attachments(session, effect.source_message, message_id)
+    if queued is not None and queued[1] is not None and effect.source_message is not None:
+        repos.copy_attachments(session, effect.source_message, queued[1])
 

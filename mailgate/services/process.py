@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailgate.domain import bounces
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.intake import Action, CaseView, Decision, decide
@@ -160,16 +161,36 @@ def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         held = operators.hold_if_staff(session, ctx, row.id, mail, now)
         if held is not None:
             return _finish_staff(session, row, held, now)
+    scored = _score_bounce(session, ctx, facts, now) if facts.disposition is Disposition.BOUNCE else []
     if facts.decision.action is Action.QUARANTINE:
         repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
         return Outcome(row.id, "quarantined", reason=facts.decision.reason)
     ticket_id, effects = _apply(session, ctx, row, facts, now)
+    effects += [RecordEvent(ticket_id, "bounce", line) for line in scored]
     queued = apply_effects(session, ctx, effects, now)
     # The conditional update is the claim: if another worker got there first, undo it all.
     if not repos.finish_inbound(session, row.id, "done", now, ticket_id=ticket_id):
         raise _AlreadyDone
     reason = f"{facts.decision.action}/{facts.match.reason}/{facts.disposition}"
     return Outcome(row.id, "done", ticket_id, reason, queued)
+
+
+def _score_bounce(session: Session, ctx: Context, facts: Analysis, now: datetime) -> list[str]:
+    """Count what a bounce reports against each failed address; one history line per address."""
+    mail = facts.mail
+    report = mail.bounce
+    failed = bounces.failures(report.actions if report else (), report.statuses if report else (),
+                              report.recipients if report else (),
+                              [a.strip() for a in mail.header("x-failed-recipients").split(",")])
+    lines = []
+    for failure in failed[:20]:
+        health = repos.record_bounce(session, failure.address, failure.severity is bounces.Severity.HARD,
+                                     failure.status, now, ctx.config.gateway.bounce_threshold)
+        lines.append(f"{failure.address} {failure.status} {failure.severity} "
+                     f"({health.hard_bounces} hard){' - suppressed' if health.suppressed else ''}")
+        log.info("bounce_scored address=%s severity=%s hard=%s suppressed=%s",
+                 failure.address, failure.severity, health.hard_bounces, health.suppressed)
+    return lines
 
 
 def _from_staff(session: Session, ctx: Context, row: Received, mail: ParsedMail,
@@ -239,6 +260,8 @@ def _open_case(session: Session, ctx: Context, row: Received, mail: ParsedMail,
 
 def _store_message(session: Session, ticket_id: int, row: Received, facts: Analysis) -> None:
     mail = facts.mail
+    if facts.disposition is Disposition.PERSONAL and mail.sender is not None and mail.sender_trusted:
+        repos.clear_health(session, mail.sender.addr)     # it writes to us, so it works
     message_id = repos.add_message(
         session, ticket_id=ticket_id, kind="inbound", disposition=facts.disposition.value,
         inbound_id=row.id, message_id=mail.message_id[:300],

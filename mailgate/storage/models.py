@@ -262,3 +262,15 @@ class MailboxState(Base):
     backlog: Mapped[int] = mapped_column(Integer, default=0)
     ingested: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class AddressHealth(Base):
+    """Bounce counts per address; ``suppressed`` addresses get no more mail until they write."""
+
+    __tablename__ = "address_health"
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    hard_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[str] = mapped_column(String(100), default="")
+    last_bounce_at: Mapped[datetime]
+    suppressed: Mapped[bool] = mapped_column(default=False)

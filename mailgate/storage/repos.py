@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, undefer
 
+from mailgate.domain import bounces
 from mailgate.domain.states import Category
 from mailgate.storage.models import (
+    AddressHealth,
     AttachmentRow,
     AutoResponse,
     Blob,
@@ -422,3 +424,41 @@ def advance_cursor(session: Session, name: str, last_uid: int, count: int, now: 
 
 def mailbox_states(session: Session) -> Sequence[MailboxState]:
     return session.scalars(select(MailboxState).order_by(MailboxState.name)).all()
+
+
+# --- address health (bounces) -----------------------------------------------------------------
+
+_CLEAR_HEALTH = delete(AddressHealth).where(AddressHealth.address == bindparam("addr"))
+_SUPPRESSED = select(AddressHealth.address).where(
+    AddressHealth.suppressed.is_(True), AddressHealth.address.in_(bindparam("addrs", expanding=True)))
+
+
+def record_bounce(session: Session, address: str, hard: bool, status: str, now: datetime,
+                  threshold: int) -> AddressHealth:
+    """Count a bounce for ``address``; suppress it once its hard bounces reach ``threshold``."""
+    health = session.get(AddressHealth, address, with_for_update=True)
+    if health is None:
+        health = AddressHealth(address=address, hard_bounces=0, soft_bounces=0, last_status="",
+                               last_bounce_at=now, suppressed=False)
+        session.add(health)
+    if hard:
+        health.hard_bounces += 1
+    else:
+        health.soft_bounces += 1
+    health.last_status = status[:100]
+    health.last_bounce_at = now
+    health.suppressed = bounces.suppressed(health.hard_bounces, threshold)
+    session.flush()
+    return health
+
+
+def suppressed_among(session: Session, addresses: Sequence[str]) -> set[str]:
+    """Which of ``addresses`` mailgate no longer mails (too many hard bounces)."""
+    if not addresses:
+        return set()
+    return set(session.connection().execute(_SUPPRESSED, {"addrs": list(addresses)}).scalars())
+
+
+def clear_health(session: Session, address: str) -> None:
+    """The address wrote to us: it works, forget its bounces."""
+    session.connection().execute(_CLEAR_HEALTH, {"addr": address})

@@ -1,4 +1,4 @@
-"""Loop and storm protection through the running daemon (RELIABILITY rows 25-33)."""
+"""Loop, bounce and storm protection through the running daemon (RELIABILITY rows 25-33, 59)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from mailgate.app import App
 from mailgate.services import quarantine, tickets
-from mailgate.storage.models import Inbound
+from mailgate.storage.models import AddressHealth, Inbound, TicketEvent
 from tests.conftest import settle
 from tests.fakes import SmtpSink
 from tests.mailer import mail, send
@@ -75,11 +75,11 @@ async def test_our_auto_response_fed_back_in_is_a_loop(app: App, sink: SmtpSink)
     assert len(sink.received) == 1
 
 
-def _dsn(original: EmailMessage, status: str, action: str) -> bytes:
+def _dsn(original: EmailMessage, status: str, action: str, n: int = 1) -> bytes:
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\n"
         "To: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <dsn-1@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n"
+        f"Message-ID: <dsn-{n}@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n"
         "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
         "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
         "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n"
@@ -140,3 +140,43 @@ async def test_forged_mailgate_control_headers_have_no_effect(app: App, sink: Sm
     await settle(app)
     assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
     assert len(sink.received) == 1
+
+
+async def _health(app: App) -> list[tuple[str, int, int, bool]]:
+    rows = await app.ctx.db.run(lambda s: s.execute(select(
+        AddressHealth.address, AddressHealth.hard_bounces, AddressHealth.soft_bounces,
+        AddressHealth.suppressed)).all())
+    return [(a, h, soft, sup) for a, h, soft, sup in rows]
+
+
+async def test_hard_bounces_suppress_an_address_until_it_writes_again(app: App, sink: SmtpSink) -> None:
+    ours = await _open_case(app, sink)
+    for n in range(1, 4):     # threshold 3; the delayed ones only count as soft
+        await send(app, _dsn(ours, "4.4.7", "delayed", n=10 + n), mail_from="")
+        await send(app, _dsn(ours, "5.1.1", "failed", n=n), mail_from="")
+        await settle(app)
+        assert await _health(app) == [("carol@customer.example", n, n, n == 3)]
+
+    await tickets.close_ticket(app.ctx, 1)             # would mail carol "case closed"
+    await settle(app)
+    assert len(sink.received) == 1                     # suppressed: not mailed
+    history = await app.ctx.db.run(lambda s: s.scalars(
+        select(TicketEvent.detail).where(TicketEvent.kind.in_(["bounce", "not_sent"]))).all())
+    assert history[-1] == "carol@customer.example: address bounces"
+    assert "carol@customer.example 5.1.1 hard (3 hard) - suppressed" in history
+
+    await send(app, mail(subject="New question"))      # carol writes again: the address works
+    await settle(app)
+    assert await _health(app) == []
+    assert sink.received[-1].message["Subject"] == "[MG#2] New question"
+
+
+async def test_relay_550_fails_the_row_notes_the_case_and_counts_a_hard_bounce(
+        app: App, sink: SmtpSink) -> None:
+    sink.rcpt_replies = ["550 5.1.1 no such user"]
+    await send(app, mail())
+    await settle(app)
+    assert await _health(app) == [("carol@customer.example", 1, 0, False)]
+    history = await app.ctx.db.run(lambda s: s.scalars(
+        select(TicketEvent.detail).where(TicketEvent.kind == "delivery_failed")).all())
+    assert history == ["to carol@customer.example: 550 5.1.1 no such user"]
