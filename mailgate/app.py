@@ -90,7 +90,7 @@ class App:
 
     async def run(self, install_signals: bool = False) -> None:
         """Migrate, serve until stopped, shut down gracefully."""
-        await asyncio.to_thread(migrate.upgrade, self.ctx.config.database_url)
+        await asyncio.to_thread(migrate.upgrade, self.ctx.config.database_url, True)
         if self.ctx.db.is_sqlite:
             # One process owns a SQLite database, so a lease left behind is from a sender that
             # died mid-send (lost 250): resend now rather than when the lease runs out.

@@ -53,3 +53,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """5xx; never retry this message."""
+
+
+class MigrationError(MailgateError):
+    """The database schema could not be brought up to date."""

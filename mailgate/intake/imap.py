@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import ssl
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
@@ -35,6 +35,7 @@ from mailgate.storage.db import Database
 log = logging.getLogger(__name__)
 
 BATCH_BYTES: Final = 2_000_000       # bounded memory per UID FETCH
+READ_SLICE: Final = 16 * 1024        # bytes handed to aioimaplib's parser at a time
 SIZES_PER_COMMAND: Final = 200
 _FETCH_HEAD: Final = re.compile(rb"FETCH \(.*?\{(\d+)\}$")
 _UID: Final = re.compile(rb"UID (\d+)")
@@ -97,6 +98,32 @@ def search_criteria(start: str, last_uid: int | None) -> str:
     return "ALL"
 
 
+class _SlicedProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, fed at most ``READ_SLICE`` bytes at a time.
+
+    aioimaplib parses a read by recursing once per response line, and every level keeps the rest
+    of the read alive; on a 256 KiB read holding many small messages that is quadratic. Measured
+    with tracemalloc: a 0.54 MB UID FETCH peaked at 17 MB. A TCP stream may be cut anywhere, so
+    slicing changes nothing but the memory.
+    """
+
+    def data_received(self, d: bytes) -> None:
+        for start in range(0, len(d), READ_SLICE):
+            super().data_received(d[start:start + READ_SLICE])
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    """aioimaplib's client on the sliced protocol (``create_client`` is where it builds one)."""
+
+    def create_client(self, host: str, port: int, loop: asyncio.AbstractEventLoop | None,
+                      conn_lost_cb: Callable[[Exception | None], None] | None = None,
+                      ssl_context: ssl.SSLContext | None = None) -> None:
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _SlicedProtocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+
+
 class ImapConnection:
     """One logged-in IMAP session: the only code that speaks aioimaplib."""
 
@@ -110,11 +137,8 @@ class ImapConnection:
     @classmethod
     async def open(cls, cfg: ImapConfig) -> ImapConnection:
         timeout = cfg.timeout.total_seconds()
-        if cfg.tls:
-            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(cfg.host, cfg.port, timeout=timeout,
-                                                            ssl_context=ssl.create_default_context())
-        else:
-            client = aioimaplib.IMAP4(cfg.host, cfg.port, timeout=timeout)
+        client = _Client(cfg.host, cfg.port, timeout=timeout,
+                         ssl_context=ssl.create_default_context() if cfg.tls else None)
         try:
             await client.wait_hello_from_server()
             response = await client.login(cfg.username, cfg.password)

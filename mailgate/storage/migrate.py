@@ -6,11 +6,15 @@ an up-to-date database checks ``alembic_version`` with one query and stays ~10 M
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import create_engine, inspect, text
 
+from mailgate.errors import MigrationError
 from mailgate.storage.db import sync_url
 
 if TYPE_CHECKING:
@@ -42,12 +46,30 @@ def current(url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (idempotent)."""
+def upgrade(url: str, in_child: bool = False) -> None:
+    """Bring the database at ``url`` to the newest schema (idempotent).
+
+    ``in_child`` runs Alembic in a short-lived child process, so a long-running daemon never
+    carries Alembic and Mako (~10 MB) for the rest of its life after a first start.
+    """
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if current(url) == HEAD:
         return
+    if in_child:
+        # The URL may hold a password: pass it in the environment, not on the command line.
+        result = subprocess.run([sys.executable, "-m", "mailgate.storage.migrate"],
+                                env={**os.environ, _URL_VARIABLE: url}, capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            raise MigrationError(f"database migration failed: {result.stderr.strip()[-500:]}")
+        return
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
+
+
+_URL_VARIABLE: Final = "MAILGATE_MIGRATE_URL"
+
+if __name__ == "__main__":
+    upgrade(os.environ[_URL_VARIABLE])
