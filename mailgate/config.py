@@ -103,6 +103,7 @@ class ImapConfig:
     password_env: str
     port: int = 993
     tls: bool = True
+    starttls: bool = False        # plain connection upgraded with STARTTLS (set tls = false)
     folder: str = "INBOX"
     processed_folder: str = "mailgate/processed"
     quarantine_folder: str = "mailgate/quarantine"
@@ -313,6 +314,8 @@ def _check(config: Config) -> list[str]:
     for pool in config.pools:
         if pool.mode not in ("manager", "round_robin", "pull"):
             problems.append(f"pool.{pool.name}.mode: must be manager, round_robin or pull")
+        if pool.mode == "manager" and not _ADDRESS.match(pool.manager):
+            problems.append(f"pool.{pool.name}.manager: manager mode needs the manager's address")
     if config.smtp_in.protocol not in ("smtp", "lmtp"):
         problems.append("smtp_in.protocol: must be smtp or lmtp")
     if not re.match(r"^[^:]+:\d+$", config.smtp_in.listen.replace("[", "").replace("]", "")):
@@ -341,8 +344,22 @@ def _check_mailboxes(config: Config) -> list[str]:
             problems.append(f"mailbox.{box.name}.imap.start: all, unseen or since:YYYY-MM-DD")
         if box.imap is not None and not 1 <= box.imap.batch <= 500:
             problems.append(f"mailbox.{box.name}.imap.batch: between 1 and 500")
+        if box.imap is not None:
+            problems += _check_imap_tls(box.name, box.imap)
         seen.add(box.name)
     return problems
+
+
+_LOOPBACK: Final = ("127.0.0.1", "::1", "localhost")
+
+
+def _check_imap_tls(name: str, imap: ImapConfig) -> list[str]:
+    if imap.tls and imap.starttls:
+        return [f"mailbox.{name}.imap.starttls: use either tls (implicit, port 993) or starttls (143)"]
+    if not imap.tls and not imap.starttls and imap.host not in _LOOPBACK:
+        return [f"mailbox.{name}.imap.tls: a password goes in plain text only to loopback; "
+                "set tls = true or starttls = true"]
+    return []
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -77,7 +78,8 @@ def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str
     text = f'[[mailbox]]\nname = "{name}"\naddress = "{address}"\npool = "{pool}"\nkind = "{kind}"\n'
     if imap:
         port, user = imap
-        text += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {port}\n  tls = false\n'
+        tls = "" if re.search(r"^\s*tls\s*=", imap_extra, re.MULTILINE) else "  tls = false\n"
+        text += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {port}\n{tls}'
                  f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n  poll_interval = "1s"\n'
                  f'{imap_extra}')
     return text

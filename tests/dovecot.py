@@ -25,10 +25,13 @@ def _free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="mg-dovecot-"))
         self.dir.chmod(0o755)   # dovecot's auth process (user dovecot) must read the passwd file
         self.port = _free_port()
+        self.tls = tls
+        self.tls_port = _free_port() if tls else 0
+        self.cert = self.dir / "cert.pem"
         self.conf = self.dir / "dovecot.conf"
         self.passwd = self.dir / "users"
         self.log = self.dir / "dovecot.log"
@@ -38,13 +41,21 @@ class Dovecot:
             (self.dir / sub).mkdir()
         (self.dir / "mail").chmod(0o777)
         self.passwd.mkdir()
+        ssl = "no"
+        if self.tls:    # a self-signed certificate for 127.0.0.1; tests trust it via SSL_CERT_FILE
+            key = self.dir / "key.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                            "-keyout", str(key), "-out", str(self.cert)], check=True, capture_output=True)
+            key.chmod(0o644)
+            ssl = f"yes\nssl_cert = <{self.cert}\nssl_key = <{key}"
         self.conf.write_text(f"""
 base_dir = {self.dir}/run
 state_dir = {self.dir}/state
 log_path = {self.log}
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_cache_size = 0
@@ -66,7 +77,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = {"yes" if self.tls else "no"}
   }}
 }}
 service anvil {{

@@ -113,15 +113,80 @@ class _SlicedProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
 
 
 class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
-    """aioimaplib's client on the sliced protocol (``create_client`` is where it builds one)."""
+    """aioimaplib's client on the sliced protocol (``create_client`` is where it builds one),
+    with STARTTLS, which aioimaplib lacks: the upgrade happens before aioimaplib sees a byte.
+    """
+
+    starttls = False
+    _client_task: asyncio.Task[Any]
 
     def create_client(self, host: str, port: int, loop: asyncio.AbstractEventLoop | None,
                       conn_lost_cb: Callable[[Exception | None], None] | None = None,
                       ssl_context: ssl.SSLContext | None = None) -> None:
         running = loop if loop is not None else asyncio.get_running_loop()
         self.protocol = _SlicedProtocol(running, conn_lost_cb)
-        self._client_task = running.create_task(
-            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+        if self.starttls:
+            assert ssl_context is not None
+            self._client_task = running.create_task(self._starttls(host, port, ssl_context))
+        else:
+            self._client_task = running.create_task(
+                running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+
+    async def _starttls(self, host: str, port: int, context: ssl.SSLContext) -> None:
+        """RFC 3501 §6.2.1 by hand: greeting, STARTTLS, TLS handshake, then hand over."""
+        loop = asyncio.get_running_loop()
+        transport, plain = await loop.create_connection(_LineReader, host, port)
+        try:
+            greeting = await plain.line()
+            if not greeting.startswith(b"* OK"):
+                raise ImapError(f"no IMAP greeting: {greeting[:100]!r}")
+            transport.write(b"MG0 STARTTLS\r\n")
+            line = await plain.line()
+            while line.startswith(b"* "):
+                line = await plain.line()
+            if not line.startswith(b"MG0 OK"):
+                raise ImapError(f"STARTTLS refused: {line[:200]!r}")
+            tls = await loop.start_tls(transport, self.protocol, context, server_hostname=host)
+        except BaseException:
+            transport.close()
+            raise
+        if tls is None:
+            raise ImapError("STARTTLS: the TLS handshake did not complete")
+        self.protocol.connection_made(tls)
+        # After STARTTLS there is no new greeting; this one makes aioimaplib ask for the
+        # capabilities again, over TLS, as RFC 3501 requires.
+        self.protocol.data_received(b"* OK STARTTLS done\r\n")
+
+
+class _LineReader(asyncio.Protocol):
+    """The plain-text exchange before STARTTLS: lines in, nothing buffered past them."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.arrived = asyncio.Event()
+        self.lost: Exception | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.arrived.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionError("closed before STARTTLS")
+        self.arrived.set()
+
+    async def line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            if self.lost is not None or len(self.buffer) > 8192:
+                raise ImapError(f"STARTTLS: {self.lost or 'line too long'}")
+            self.arrived.clear()
+            await self.arrived.wait()
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificate and host name checked against the system's CAs; ``SSL_CERT_FILE`` adds one."""
+    return ssl.create_default_context()
 
 
 class ImapConnection:
@@ -137,8 +202,9 @@ class ImapConnection:
     @classmethod
     async def open(cls, cfg: ImapConfig) -> ImapConnection:
         timeout = cfg.timeout.total_seconds()
-        client = _Client(cfg.host, cfg.port, timeout=timeout,
-                         ssl_context=ssl.create_default_context() if cfg.tls else None)
+        client_class = type("_StartTlsClient", (_Client,), {"starttls": True}) if cfg.starttls else _Client
+        client = client_class(cfg.host, cfg.port, timeout=timeout,
+                              ssl_context=tls_context() if cfg.tls or cfg.starttls else None)
         try:
             await client.wait_hello_from_server()
             response = await client.login(cfg.username, cfg.password)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -297,3 +297,41 @@ async def test_first_start_policy_unseen_leaves_old_read_mail_alone(
         subjects = sorted(c["subject"] for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter()))
     assert subjects == ["New after start", "Unread"]
     assert server.count(user, "INBOX") == 2                   # the read ones were left alone
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[dovecot.Dovecot]:
+    instance = dovecot.Dovecot(tls=True)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+async def test_tls_and_starttls_with_a_verified_certificate(
+        make_app: Callable[..., App], tls_server: dovecot.Dovecot, mode: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_server.cert))
+    user = tls_server.add_user(f"u{uuid.uuid4().hex[:10]}")
+    tls_server.append(user, [raw("Over TLS")])
+    port, extra = ((tls_server.port, "  starttls = true\n") if mode == "starttls"
+                   else (tls_server.tls_port, "  tls = true\n"))
+    async with running(make_app(imap={"support": (port, user)}, imap_extra=extra)) as app:
+        await until(lambda: tls_server.count(user, "INBOX") == 0)
+        assert await case_count(app) == 1
+    assert tls_server.count(user, "mailgate.processed") == 1
+
+
+async def test_starttls_refuses_a_certificate_it_cannot_verify(
+        make_app: Callable[..., App], tls_server: dovecot.Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")
+    user = tls_server.add_user(f"u{uuid.uuid4().hex[:10]}")
+    tls_server.append(user, [raw("Must not be read")])
+    async with running(make_app(imap={"support": (tls_server.port, user)},
+                                imap_extra="  starttls = true\n")) as app:
+        async def failed() -> bool:
+            [state] = [m for m in await mailboxes.list_mailboxes(app.ctx) if m["name"] == "support"]
+            return "CERTIFICATE_VERIFY_FAILED" in str(state["last_error"])
+        await until(failed)
+        assert await case_count(app) == 0
+    assert tls_server.count(user, "INBOX") == 1

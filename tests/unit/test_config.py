@@ -125,3 +125,34 @@ def test_migrations_build_exactly_the_schema_of_the_models(tmp_path: Path) -> No
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     engine.dispose()
+
+
+def test_imap_tls_choices_and_manager_mode_are_checked(tmp_path: Path) -> None:
+    text = GOOD.replace('mode = "pull"', 'mode = "manager"') + """
+[[mailbox]]
+name = "both"
+address = "both@example.com"
+pool = "support"
+  [mailbox.imap]
+  host = "imap.example.com"
+  username = "u"
+  password_env = "MG_SECRET"
+  tls = true
+  starttls = true
+
+[[mailbox]]
+name = "plain"
+address = "plain@example.com"
+pool = "support"
+  [mailbox.imap]
+  host = "imap.example.com"
+  username = "u"
+  password_env = "MG_SECRET"
+  tls = false
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), ENV)
+    problems = "\n".join(caught.value.problems)
+    assert "mailbox.both.imap.starttls: use either tls" in problems
+    assert "mailbox.plain.imap.tls: a password goes in plain text only to loopback" in problems
+    assert "pool.support.manager: manager mode needs the manager's address" in problems
