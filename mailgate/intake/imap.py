@@ -31,6 +31,7 @@ from mailgate.faults import checkpoint
 from mailgate.intake.inbox import Acceptor, RawMessage
 from mailgate.storage import repos
 from mailgate.storage.db import Database
+from mailgate.storage.locks import ExclusiveLock
 
 log = logging.getLogger(__name__)
 
@@ -354,16 +355,40 @@ class MailboxPoller:
         self.errors = Backoff(1.0, 300.0)
         self.auth_errors = Backoff(60.0, 900.0)
         self.stop = asyncio.Event()
+        self.lock = ExclusiveLock(db, f"mailbox:{box.name}")
 
     async def run(self, stop: asyncio.Event) -> None:
         self.stop = stop
-        while not stop.is_set():
-            try:
-                await self._connected(stop)
-            except ImapAuthError as exc:
-                await self._failed(stop, exc, self.auth_errors, logging.ERROR)
-            except (ImapError, IntakeError) as exc:
-                await self._failed(stop, exc, self.errors, logging.WARNING)
+        try:
+            while not stop.is_set():
+                if not await self._standby_until_ours(stop):
+                    break
+                try:
+                    await self._connected(stop)
+                except ImapAuthError as exc:
+                    await self._failed(stop, exc, self.auth_errors, logging.ERROR)
+                except (ImapError, IntakeError) as exc:
+                    await self._failed(stop, exc, self.errors, logging.WARNING)
+                finally:
+                    await self.lock.release()
+        finally:
+            await self.lock.dispose()
+
+    async def _standby_until_ours(self, stop: asyncio.Event) -> bool:
+        """With several processes (PostgreSQL), one polls a mailbox; the others wait their turn."""
+        waiting = False
+        while not await self.lock.try_acquire():
+            if not waiting:
+                log.info("imap_standby mailbox=%s: another process polls it", self.box.name)
+                waiting = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.poll_interval.total_seconds()):
+                    await stop.wait()
+            if stop.is_set():
+                return False
+        if waiting:
+            log.info("imap_taking_over mailbox=%s", self.box.name)
+        return True
 
     async def _failed(self, stop: asyncio.Event, exc: Exception, backoff: Backoff, level: int) -> None:
         delay = backoff.next()
@@ -383,6 +408,8 @@ class MailboxPoller:
             log.info("imap_connected mailbox=%s uidvalidity=%s", self.box.name, validity)
             self.auth_errors.reset()
             while not stop.is_set():
+                if not await self.lock.still_held():
+                    raise ImapError("lost the mailbox lock (database connection): handing over")
                 taken = await self.poll_once(conn, validity, uidnext)
                 self.errors.reset()
                 if not taken and not stop.is_set():

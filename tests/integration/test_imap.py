@@ -9,11 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from mailgate.app import App
 from mailgate.services import mailboxes, quarantine, tickets
 from tests import dovecot
-from tests.conftest import running
+from tests.conftest import BACKEND, running
 from tests.faultproxy import FaultProxy
 from tests.mailer import mail
 
@@ -335,3 +337,31 @@ async def test_starttls_refuses_a_certificate_it_cannot_verify(
         await until(failed)
         assert await case_count(app) == 0
     assert tls_server.count(user, "INBOX") == 1
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="needs PostgreSQL: the mailbox lock is a "
+                    "PostgreSQL advisory lock (runs in the PostgreSQL pass of scripts/test.sh)")
+async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over(
+        imap_app: Callable[[], App], server: dovecot.Dovecot, user: str) -> None:
+    def advisory_locks(session: Session) -> int:
+        return int(session.scalar(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")) or 0)
+
+    first = running(imap_app())
+    app_a = await first.__aenter__()
+    server.append(user, [raw("One")])
+    await until(lambda: server.count(user, "INBOX") == 0)
+    async with running(imap_app()) as app_b:
+        await asyncio.sleep(1.5)                       # B has tried and is standing by
+        server.append(user, [raw("Two")])
+        await until(lambda: server.count(user, "INBOX") == 0)
+        assert await app_b.ctx.db.run(advisory_locks) == 1
+        await first.__aexit__(None, None, None)         # A stops: B takes the mailbox over
+        server.append(user, [raw("Three")])
+        await until(lambda: server.count(user, "INBOX") == 0, seconds=15)
+        subjects = sorted(c["subject"] for c in await tickets.list_tickets(app_b.ctx, tickets.TicketFilter()))
+        assert subjects == ["One", "Three", "Two"]
+        assert await app_b.ctx.db.run(advisory_locks) == 1
+    assert app_a is not app_b
+    assert server.count(user, "mailgate.processed") == 3
