@@ -13,9 +13,10 @@ back and the staff member gets an explanation instead.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,9 @@ from mailgate.storage.models import Staff, Status, Ticket
 
 log = logging.getLogger(__name__)
 NEXT = "next"
+CMD = "cmd"
+_ABSENT = re.compile(r"^\s*absent\s+until\s+(\d{4}-\d{2}-\d{2})(?:\s+deputy\s+(\S+))?\s*$", re.IGNORECASE)
+_BACK = re.compile(r"^\s*back\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +272,39 @@ def set_field(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> R
 
 
 def command_address(ctx: Context, recipients: Sequence[str]) -> str:
-    """The subaddress of a supervised recipient that names a command (``next``), else ''."""
+    """The subaddress of a supervised recipient that names a command (``next``, ``cmd``), else ''."""
     delimiter = ctx.config.gateway.subaddress_delimiter
     for rcpt in recipients:
         local, _, _ = rcpt.lower().rpartition("@")
-        if ctx.is_supervised(rcpt) and local.endswith(f"{delimiter}{NEXT}"):
-            return NEXT
+        for word in (NEXT, CMD):
+            if ctx.is_supervised(rcpt) and local.endswith(f"{delimiter}{word}"):
+                return word
     return ""
+
+
+def handle_cmd(session: Session, ctx: Context, mail: ParsedMail, now: datetime) -> Handled | None:
+    """``+cmd`` from a staff member: ``absent until YYYY-MM-DD [deputy USER]`` or ``back`` in the
+    subject. The answer goes to the registered address, so a forged one is noticed at once."""
+    staff = staff_repo.by_address(session, sender_of(mail)) if sender_of(mail) else None
+    if staff is None:
+        return None
+    subject = re.sub(r"^\s*((re|aw|sv|fwd?)\s*:\s*)+", "", mail.subject, flags=re.IGNORECASE)
+    absent, back = _ABSENT.match(subject), _BACK.match(subject)
+    if absent:
+        until = datetime.combine(date.fromisoformat(absent[1]), time.max, UTC)
+        deputy = staff_repo.by_name(session, absent[2]) if absent[2] else None
+        if until <= now or (absent[2] and (deputy is None or deputy.id == staff.id)):
+            done = f"not changed: {'the date is past' if until <= now else f'no deputy {absent[2]!r}'}"
+        else:
+            staff.absent_until, staff.deputy_id = until, deputy.id if deputy else None
+            done = f"absent until {absent[1]}" + (f", deputy {deputy.email}" if deputy else "")
+    elif back:
+        staff.absent_until, staff.deputy_id = None, None
+        done = "back: new cases reach you again"
+    else:
+        done = "not understood: write 'absent until YYYY-MM-DD [deputy USER]' or 'back' as the subject"
+    effects: list[Effect] = [NotifyStaff("staff_command", staff.id, 0, {"done": done})]
+    return Handled("done", None, "staff/cmd", apply_effects(session, ctx, effects, now))
 
 
 def handle_next(session: Session, ctx: Context, mail: ParsedMail, now: datetime) -> Handled | None:

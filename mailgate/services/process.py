@@ -195,10 +195,12 @@ def _score_bounce(session: Session, ctx: Context, facts: Analysis, now: datetime
 
 def _from_staff(session: Session, ctx: Context, row: Received, mail: ParsedMail,
                 now: datetime) -> Outcome | None:
-    """``+next`` from a staff member; None when the message is not one."""
-    if operators.command_address(ctx, row.rcpt_to) != operators.NEXT:
+    """``+next`` or ``+cmd`` from a staff member; None when the message is not one."""
+    word = operators.command_address(ctx, row.rcpt_to)
+    if not word:
         return None
-    handled = operators.handle_next(session, ctx, mail, now)
+    handle = operators.handle_next if word == operators.NEXT else operators.handle_cmd
+    handled = handle(session, ctx, mail, now)
     return _finish_staff(session, row, handled, now) if handled is not None else None
 
 

@@ -356,3 +356,54 @@ async def test_staff_address_without_token_is_held_and_forged_message_ids_are_no
     cases = await tickets.list_tickets(app.ctx, tickets.TicketFilter())
     assert [(c["id"], c["requester"]) for c in cases] == [(1, CUSTOMER), (2, "mallory@evil.example")]
     assert not any("Refund approved" in body_of(m) or "I am Bob" in body_of(m) for m in inbox(sink, CUSTOMER))
+
+
+async def test_operator_attachments_and_inline_footer_image_reach_the_customer(
+        app: App, sink: SmtpSink) -> None:
+    await add_staff(app, "bob@example.com", "Bob")
+    jpeg = b"\xff\xd8\xff\xe0" + b"JFIF-footer" * 10
+    await staff.set_footer(app.ctx, "bob@example.com", "Bob, Example Support", ("logo.jpg", jpeg))
+    await send(app, mail())
+    await settle(app)
+    [forward] = inbox(sink, "bob@example.com")
+    reply = client_reply(forward, "Bob <bob@example.com>", "The manual is attached.")
+    reply.add_attachment(b"%PDF-1.4 manual", maintype="application", subtype="pdf", filename="manual.pdf")
+    await send_as_staff(app, reply)
+    await settle(app)
+
+    relayed = inbox(sink, CUSTOMER)[-1]
+    assert [p.get_filename() for p in relayed.iter_attachments()] == ["manual.pdf"]
+    html = relayed.get_body(("html",))
+    assert html is not None
+    [image] = [p for p in relayed.walk() if p.get_content_type() == "image/jpeg"]
+    assert image.get_content() == jpeg                                   # type: ignore[attr-defined]
+    assert image["Content-Disposition"].startswith("inline")
+    assert f'cid:{image["Content-ID"].strip("<>")}' in html.get_content()  # type: ignore[attr-defined]
+    shown = await tickets.show_ticket(app.ctx, 1)
+    [out] = [m for m in shown["messages"] if m["disposition"] == "reply"]
+    assert [a["filename"] for a in out["attachments"]] == ["manual.pdf"]
+
+
+async def test_absence_by_mail_to_cmd(app: App, sink: SmtpSink) -> None:
+    await add_staff(app, "ann@example.com", "Ann")
+    await add_staff(app, "bob@example.com", "Bob")
+
+    async def command(subject: str) -> str:
+        await send(app, mail(sender="Ann <ann@example.com>", to="support+cmd@example.com", subject=subject),
+                   mail_from="ann@example.com", rcpts=["support+cmd@example.com"])
+        await settle(app)
+        return str(inbox(sink, "ann@example.com")[-1]["Subject"])
+
+    assert await command("absent until 2099-12-24 deputy bob") == (
+        "Your command: absent until 2099-12-24, deputy bob@example.com")
+    users = {u["email"]: u for u in await staff.list_users(app.ctx)}
+    assert users["ann@example.com"]["deputy"] == "bob@example.com"
+    for n in range(2):
+        await send(app, mail(subject=f"Q{n}", sender=f"c{n}@customer.example"),
+                   mail_from=f"c{n}@customer.example")
+    await settle(app)
+    owners = {c["owner"] for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter())}
+    assert owners == {"bob@example.com"}                       # Ann is absent
+    assert (await command("Re: back")).startswith("Your command: back")
+    assert "not understood" in await command("holiday please")
+    assert await tickets.list_tickets(app.ctx, tickets.TicketFilter(owner="ann@example.com")) == []
