@@ -27,6 +27,7 @@ from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.outbound import outbox
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
+from mailgate.scheduler import Scheduler
 from mailgate.services.context import Context
 from mailgate.services.delivery import drain_outbox
 from mailgate.services.ingest import Ingest
@@ -54,6 +55,7 @@ class App:
     transport: MailTransport
     inbox: Inbox
     ingest: Ingest
+    scheduler: Scheduler
     inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,8 +69,10 @@ class App:
         ctx = Context(config=config, db=db, clock=clock or SystemClock(),
                       renderer=Renderer(config.resolve(config.gateway.templates)))
         inbox = Inbox(db, ctx.clock)
+        outbox_ready = asyncio.Event()
         app = cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
-                  ingest=Ingest(ctx, inbox))
+                  ingest=Ingest(ctx, inbox), scheduler=Scheduler(ctx, outbox_ready),
+                  outbox_ready=outbox_ready)
         inbox.on_stored = app.inbound_ready.set
         app.ingest.on_queued = app.outbox_ready.set
         return app
@@ -102,6 +106,7 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         await self.start_intake()
+        self.scheduler.start()
         self.inbound_ready.set()
         self.outbox_ready.set()
         log.info("mailgate_started smtp=%s", self.ctx.config.smtp_in.listen)
@@ -113,6 +118,7 @@ class App:
                 for poller in self.pollers():
                     tasks.create_task(poller.run(self.stopping))
         finally:
+            await self.scheduler.stop()
             await self.ctx.db.dispose()
             log.info("mailgate_stopped")
 

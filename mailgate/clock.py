@@ -17,3 +17,8 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, as the JSON listings print times."""
+    return value.isoformat().replace("+00:00", "Z") if value else None

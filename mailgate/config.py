@@ -61,6 +61,9 @@ class GatewayConfig:
     reopen_window: timedelta = timedelta(days=14)
     autoresponse_daily_limit: int = 5
     bounce_threshold: int = 3     # hard bounces before an address gets no more mail (0: never)
+    timer_interval: timedelta = timedelta(seconds=30)     # how often deadlines are swept
+    approval_reminder: timedelta = timedelta(hours=4)     # a held draft reminds, then escalates
+    digest_hour: int = 7          # UTC hour after which each pool manager gets the daily digest
     message_id_domain: str = ""
     activation_url: str = ""
     outbox_maildir: str = "var/outbox-maildir"

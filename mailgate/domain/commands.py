@@ -29,11 +29,16 @@ class Verb(StrEnum):
     ACK = "ack"
     CLAIM = "claim"
     SET = "set"
+    CONSULT = "consult"
+    ANSWER = "answer"
 
 
 #: Commands SPEC §5 names whose features are not built yet: a clear answer, not "unknown".
-LATER: Final = frozenset({"consult", "answer", "qualify", "convert", "approve", "reject"})
-_NEEDS_ARG: Final = frozenset({Verb.STATUS, Verb.ASSIGN, Verb.PRIORITY, Verb.CATEGORY, Verb.SET})
+LATER: Final = frozenset({"qualify", "convert"})
+#: Commands that answer an approval request, not a forwarded case.
+APPROVAL_ONLY: Final = frozenset({"approve", "reject"})
+_NEEDS_ARG: Final = frozenset({Verb.STATUS, Verb.ASSIGN, Verb.PRIORITY, Verb.CATEGORY, Verb.SET,
+                               Verb.CONSULT, Verb.ANSWER})
 PRIORITIES: Final = ("normal", "urgent")
 
 
@@ -66,8 +71,8 @@ def _check(verb: Verb, arg: str) -> str | None:
         return f"#{verb} needs an argument"
     if verb is Verb.PRIORITY and arg.lower() not in PRIORITIES:
         return f"#priority takes {' or '.join(PRIORITIES)}, not {arg!r}"
-    if verb is Verb.SET and not _FIELD.match(arg):
-        return f"#set takes field=value, not {arg!r}"
+    if verb in (Verb.SET, Verb.ANSWER) and not _FIELD.match(arg):
+        return f"#{verb} takes name=value, not {arg!r}"
     if verb in (Verb.CLOSE, Verb.RELEASE, Verb.ACK, Verb.CLAIM) and arg:
         return f"#{verb} takes no argument (got {arg!r})"
     return None
@@ -91,6 +96,9 @@ def read_commands(text: str) -> Instructions:
         i += 1
         if name in LATER:
             problems.append(f"#{name} is not available on this installation yet")
+            continue
+        if name in APPROVAL_ONLY:
+            problems.append(f"#{name} answers an approval request: reply to the approval mail")
             continue
         try:
             verb = Verb(name)

@@ -64,6 +64,16 @@ class NotifyStaff:
     staff_id: int
     case_id: int = 0
     context: Mapping[str, object] = field(default_factory=dict)
+    draft_id: int = 0           # an approval request: the reply address names this draft
 
 
-Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff
+@dataclass(frozen=True, slots=True)
+class MailDepartment:
+    """Mail a consultation's department (the question, or the overdue reminder) from its own
+    signed address."""
+
+    consultation_id: int
+    template: str
+
+
+Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment

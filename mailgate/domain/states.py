@@ -35,6 +35,7 @@ class Event(StrEnum):
     OPERATOR_REPLIED = "operator_replied"
     APPROVAL_REQUESTED = "approval_requested"
     APPROVED = "approved"
+    REJECTED = "rejected"
     CONSULTED = "consulted"
     ANSWER_RECEIVED = "answer_received"
     EXPIRED = "expired"
@@ -87,6 +88,7 @@ def _table() -> dict[tuple[Category, Event], Category]:
         (Category.IN_PROGRESS, Event.APPROVAL_REQUESTED): Category.AWAITING_APPROVAL,
         (Category.WAITING_CUSTOMER, Event.APPROVAL_REQUESTED): Category.AWAITING_APPROVAL,
         (Category.AWAITING_APPROVAL, Event.APPROVED): Category.WAITING_CUSTOMER,
+        (Category.AWAITING_APPROVAL, Event.REJECTED): Category.IN_PROGRESS,
         (Category.UNDER_CONSULTATION, Event.ANSWER_RECEIVED): Category.IN_PROGRESS,
     })
     return table

@@ -12,14 +12,14 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailgate.domain import routing
+from mailgate.domain import deadlines, routing
 from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent
 from mailgate.domain.states import TRANSITIONS, Category, Event
 from mailgate.errors import UsageError
 from mailgate.services.context import Context
 from mailgate.storage import repos
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Staff, Ticket
+from mailgate.storage.models import Staff, Status, Ticket
 
 
 class Refused(UsageError):
@@ -30,22 +30,40 @@ def _members(session: Session, pool: str, now: datetime) -> list[routing.Member]
     return [routing.Member(s.id, not s.absent(now), s.role_set) for s, _ in staff_repo.members(session, pool)]
 
 
+def spans(ctx: Context, pool: str) -> deadlines.Spans:
+    cfg = ctx.config.pool(pool)
+    return deadlines.Spans(cfg.rollover_after, cfg.reply_deadline, cfg.customer_deadline)
+
+
+def set_due(ticket: Ticket, due: deadlines.Due) -> None:
+    ticket.rollover_at, ticket.reply_due_at, ticket.customer_due_at = (
+        due.rollover_at, due.reply_due_at, due.customer_due_at)
+
+
 def move(session: Session, ticket: Ticket, event: Event) -> None:
     """Apply ``event`` to the case's status where the transition table allows it."""
     current = Category(repos.status_of(session, ticket).category)
     target = TRANSITIONS.get((current, event))
     if target is not None and target is not current:
-        ticket.status_id = repos.status_for(session, target).id
-        if target is Category.CLOSED or target is Category.EXPIRED:
-            ticket.closed_at = ticket.updated_at
-        elif current.resolved:
-            ticket.closed_at = None
+        set_status(ticket, repos.status_for(session, target))
+
+
+def set_status(ticket: Ticket, status: Status) -> None:
+    """Put the case in ``status``; a resolved case has nothing due and a closing time."""
+    ticket.status_id = status.id
+    if Category(status.category).resolved:
+        ticket.closed_at = ticket.updated_at
+        ticket.close_requested = False
+        set_due(ticket, deadlines.RESOLVED)
+    else:
+        ticket.closed_at = None
 
 
 def _take(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> None:
     ticket.owner_id = staff.id
     ticket.assigned_at = now
     ticket.acked = False
+    ticket.rollover_at = None
     ticket.updated_at = now
     move(session, ticket, Event.CLAIMED)
 
@@ -76,8 +94,15 @@ def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime
         return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
     staff_repo.record_assigned(session, pool.name, chosen.id)
     _take(session, ticket, chosen, now)
+    ticket.rollover_at = deadlines.given_in_turn(now, spans(ctx, ticket.pool))
     return [RecordEvent(ticket.id, "assigned", f"{chosen.email} (round robin)"),
             ForwardCase(ticket.id, chosen.id, "owner", "The case was given to you in turn.")]
+
+
+def reader_of(session: Session, ticket: Ticket, now: datetime) -> Staff | None:
+    """Who reads news about the case now: the owner, or the absent owner's deputy."""
+    owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id is not None else None
+    return staff_repo.deputy_chain(session, owner, now) if owner is not None else None
 
 
 def on_customer_reply(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
@@ -85,9 +110,9 @@ def on_customer_reply(session: Session, ctx: Context, ticket: Ticket, now: datet
     if ticket.owner_id is None:
         return route_new_case(session, ctx, ticket, now)
     owner = staff_repo.by_id(session, ticket.owner_id)
-    if owner is None:
+    reader = reader_of(session, ticket, now)
+    if owner is None or reader is None:
         return []
-    reader = staff_repo.deputy_chain(session, owner, now)
     intro = "The customer wrote again."
     if reader.id != owner.id:
         intro += f" You receive this as deputy of {owner.name or owner.email}, who is absent."
@@ -122,7 +147,7 @@ def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: dat
     session.flush()
     won = session.connection().execute(
         update(Ticket).where(Ticket.id == ticket.id, Ticket.owner_id.is_(None))
-        .values(owner_id=staff.id, assigned_at=now, acked=True, updated_at=now)).rowcount
+        .values(owner_id=staff.id, assigned_at=now, acked=True, rollover_at=None, updated_at=now)).rowcount
     session.refresh(ticket)
     if not won:
         holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None

@@ -8,7 +8,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent, RelayReply, SendTemplate
+from mailgate.domain.effects import (
+    Effect,
+    ForwardCase,
+    MailDepartment,
+    NotifyStaff,
+    RecordEvent,
+    RelayReply,
+    SendTemplate,
+)
 from mailgate.mail import tokens
 from mailgate.outbound.compose import Envelope
 from mailgate.services import forwarding
@@ -38,6 +46,9 @@ def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now
             queued += 1
         elif isinstance(effect, NotifyStaff):
             forwarding.notify_staff(session, ctx, effect, now)
+            queued += 1
+        elif isinstance(effect, MailDepartment):
+            forwarding.mail_department(session, ctx, effect, now)
             queued += 1
     repos.add_events(session, history)
     return queued

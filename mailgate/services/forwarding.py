@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailgate.clock import iso
 from mailgate.config import MailboxConfig
-from mailgate.domain.effects import ForwardCase, NotifyStaff, RelayReply
+from mailgate.domain.effects import ForwardCase, MailDepartment, NotifyStaff, RelayReply
 from mailgate.mail import tokens
 from mailgate.mail.addresses import is_valid
 from mailgate.mail.headers import one_line
@@ -23,7 +24,7 @@ from mailgate.outbound.compose import Envelope, Part, compose
 from mailgate.services.context import Context
 from mailgate.storage import repos
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Staff, Ticket
+from mailgate.storage.models import Consultation, Staff, Ticket
 
 log = logging.getLogger(__name__)
 HISTORY_LINES = 6
@@ -160,7 +161,10 @@ def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datet
     rendered = ctx.renderer.render(effect.template, {
         **facts, "staff_name": staff.name or staff.email, "mailbox": box.address, **effect.context})
     purpose = tokens.Purpose.REPLY if ticket and ticket.owner_id == staff.id else tokens.Purpose.NOTICE
-    reply_to, mid = signed(ctx, box, ticket.id if ticket else 0, staff.id, purpose)
+    if effect.draft_id:     # the approver's answer must name the draft: it rides in the staff field
+        reply_to, mid = signed(ctx, box, ticket.id if ticket else 0, effect.draft_id, tokens.Purpose.APPROVAL)
+    else:
+        reply_to, mid = signed(ctx, box, ticket.id if ticket else 0, staff.id, purpose)
     queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(staff.email,),
                          message_id=mid, reply_to=reply_to if ticket else "",
@@ -196,3 +200,27 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     if queued is not None and queued[1] is not None and effect.source_message is not None:
         repos.copy_attachments(session, effect.source_message, queued[1])
 
+
+
+def mail_department(session: Session, ctx: Context, effect: MailDepartment, now: datetime) -> None:
+    """The consultation's question (or reminder) to the department, answerable by plain reply."""
+    consultation = session.get(Consultation, effect.consultation_id)
+    if consultation is None:
+        raise LookupError(f"consultation {effect.consultation_id} vanished")
+    ticket = _need_ticket(session, consultation.ticket_id)
+    box = ctx.mailbox_for([], ticket.mailbox)
+    asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
+    latest = repos.latest_customer_message(session, ticket.id)
+    rendered = ctx.renderer.render(effect.template, {
+        **_case_facts(session, ctx, ticket), "audience": "department",
+        "department": consultation.department, "question": consultation.question,
+        "amount": consultation.amount, "due": iso(consultation.due_at) or "",
+        "asked_by": (asker.name or asker.email) if asker else ctx.config.gateway.name,
+        "customer_text": latest.text if latest else "",
+    })
+    reply_to, mid = signed(ctx, box, ticket.id, consultation.id, tokens.Purpose.CONSULTATION)
+    queue_mail(session, Outgoing(
+        ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(consultation.address,),
+                         message_id=mid, reply_to=reply_to, loop_marker=ctx.loop_marker),
+        rendered.subject, rendered.text, kind="consultation",
+        disposition=f"{repos.STAFF_SIDE}{effect.template}"), now)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailgate.clock import iso
 from mailgate.services.context import Context
-from mailgate.services.tickets import iso
 from mailgate.storage import repos
 
 

@@ -20,20 +20,21 @@ from datetime import UTC, date, datetime, time
 
 from sqlalchemy.orm import Session
 
-from mailgate.domain import routing
+from mailgate.config import QuestionConfig
+from mailgate.domain import deadlines, routing
 from mailgate.domain.commands import Command, Instructions, Verb, read_commands
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, RelayReply, SendTemplate
 from mailgate.domain.states import Category, Event
 from mailgate.mail import tokens
 from mailgate.mail.parse import ParsedMail
 from mailgate.mail.quotes import trim_reply
-from mailgate.services import assignment
+from mailgate.services import approvals, assignment, consultations
 from mailgate.services.assignment import Refused
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
 from mailgate.storage import repos
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Staff, Status, Ticket
+from mailgate.storage.models import Consultation, Staff, Status, Ticket
 
 log = logging.getLogger(__name__)
 NEXT = "next"
@@ -70,6 +71,10 @@ def sender_of(mail: ParsedMail) -> str:
 def handle(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Handled:
     """Verify a staff member's reply, then act on it (or hold it)."""
     token = msg.token
+    if token.purpose is tokens.Purpose.CONSULTATION:
+        return _department_reply(session, ctx, msg, now)
+    if token.purpose is tokens.Purpose.APPROVAL:
+        return _approval_reply(session, ctx, msg, now)
     staff = staff_repo.by_id(session, token.staff_id)
     sender = sender_of(msg.mail)
     if staff is None or not staff.active:
@@ -104,6 +109,52 @@ def handle(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Han
 
 NO_TOKEN = ("mail from a staff address without a valid reply token "
             "(to answer a case, reply to the mail mailgate sent you about it)")
+
+
+def _department_reply(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Handled:
+    """An answer to a consultation's signed address: from the department's address or domain."""
+    consultation = session.get(Consultation, msg.token.staff_id)
+    sender = sender_of(msg.mail)
+    if consultation is None or consultation.ticket_id != msg.token.case_id:
+        return _hold(session, ctx, msg, None, "consultation address of an unknown consultation", now)
+    if not sender or (sender != consultation.address
+                      and sender.rpartition("@")[2] != consultation.address.rpartition("@")[2]):
+        owner_notice = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
+        return _hold(session, ctx, msg, owner_notice,
+                     f"answer to the {consultation.department} consultation from "
+                     f"{sender or '(unverifiable)'}, outside {consultation.address.rpartition('@')[2]}", now)
+    return department_answer(session, ctx, consultation, msg.mail, sender, msg.inbound_id, now)
+
+
+def department_answer(session: Session, ctx: Context, consultation: Consultation, mail: ParsedMail,
+                      sender: str, inbound_id: int, now: datetime) -> Handled:
+    effects = consultations.receive(session, ctx, consultation, mail, sender, inbound_id, now)
+    queued = apply_effects(session, ctx, effects, now)
+    return Handled("done", consultation.ticket_id, "department/answer", queued)
+
+
+def _approval_reply(session: Session, ctx: Context, msg: StaffMail, now: datetime) -> Handled:
+    """An answer to an approval request: from someone who may decide the draft it names."""
+    draft = approvals.pending_for(session, msg.token.case_id, msg.token.staff_id)
+    sender = sender_of(msg.mail)
+    staff = staff_repo.by_address(session, sender) if sender else None
+    if draft is None:
+        return _hold(session, ctx, msg, staff, "approval address of an unknown draft", now)
+    if staff is None or not approvals.may_decide(session, ctx, draft, staff, now):
+        supervisor = staff_repo.by_id(session, draft.supervisor_id)
+        return _hold(session, ctx, msg, supervisor,
+                     f"answer to draft #{draft.id} from {sender or '(unverifiable)'}, who may not decide it",
+                     now)
+    _store(session, msg, draft.ticket_id, sender)
+    effects: list[Effect]
+    try:
+        with session.begin_nested():
+            effects = approvals.receive(session, ctx, draft, staff, msg.mail, now)
+    except Refused as exc:
+        session.expire_all()
+        effects = [RecordEvent(draft.ticket_id, "command_refused", f"{staff.email}: {exc}"[:500]),
+                   NotifyStaff("staff_refused", staff.id, draft.ticket_id, {"problems": str(exc)})]
+    return Handled("done", draft.ticket_id, "staff/approval", apply_effects(session, ctx, effects, now))
 
 
 def hold_if_staff(session: Session, ctx: Context, inbound_id: int, mail: ParsedMail, now: datetime,
@@ -162,12 +213,17 @@ def _act(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Inst
             _need_owner(session, ctx, ticket, staff, command.verb, now)
             effects += _owner_command(session, ctx, ticket, staff, command, body, msg, now)
     effects += _relay(session, ctx, ticket, staff, ins, body, stored, msg.inbound_id, now)
+    relayed = any(isinstance(e, RelayReply) for e in effects)
     for command in ins.commands:
         if command.verb in (Verb.CLOSE, Verb.STATUS):
-            effects += _finish(session, ctx, ticket, staff, command, relayed=bool(body), now=now)
+            effects += _finish(session, ctx, ticket, staff, command, relayed=relayed, now=now)
+    if ins.has(Verb.ANSWER) and not ins.has(Verb.CLOSE) and ticket.close_requested:
+        effects += _close(session, ctx, ticket, staff, relayed, now)
     if not ins.commands and not body:
         raise Refused("the reply had no new text to send (quoted text and signatures are removed) "
                       "and no commands")
+    if ticket.owner_id == staff.id:       # the owner acted: nothing to roll over any more
+        ticket.acked, ticket.rollover_at = True, None
     ticket.updated_at = now
     return effects
 
@@ -197,7 +253,28 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
         return [RecordEvent(ticket.id, "category", f"{ticket.category} by {staff.email}")]
     if verb is Verb.SET:
         return [set_field(ctx, ticket, *command.field, by=staff.email)]
+    if verb is Verb.CONSULT:
+        return consultations.consult(session, ctx, ticket, staff, command.arg, body, now)
+    if verb is Verb.ANSWER:
+        return [answer_question(ctx, ticket, *command.field, by=staff.email)]
     return []
+
+
+def answer_question(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:
+    """``#answer question=value``: a questionnaire answer, checked against its choices."""
+    spec = next((q for q in ctx.config.questions if q.name == name), None)
+    if spec is None:
+        known = ", ".join(q.name for q in ctx.config.questions) or "none configured"
+        raise Refused(f"#answer {name}: no such question (questions: {known})")
+    if spec.choices and value not in spec.choices:
+        raise Refused(f"#answer {name}: one of {', '.join(spec.choices)}")
+    ticket.answers = {**(ticket.answers or {}), name: value[:1000]}
+    return RecordEvent(ticket.id, "answer", f"{name}={value[:200]} by {by}")
+
+
+def missing_answers(ctx: Context, ticket: Ticket) -> list[QuestionConfig]:
+    wanted = ctx.config.pool(ticket.pool).questionnaire
+    return [q for q in ctx.config.questions if q.name in wanted and q.name not in (ticket.answers or {})]
 
 
 def _need_owner(session: Session, ctx: Context, ticket: Ticket, staff: Staff, verb: Verb,
@@ -221,14 +298,17 @@ def _assign(session: Session, ctx: Context, ticket: Ticket, staff: Staff, name: 
 
 def _relay(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Instructions, body: str,
            stored: int, inbound_id: int, now: datetime) -> list[Effect]:
-    if not body or ins.has(Verb.NOTE):
+    if not body or ins.has(Verb.NOTE) or ins.has(Verb.CONSULT):
         return []
     if not assignment.may_act_for(session, ticket, staff, now):
         raise Refused(f"only the owner of {ctx.tag(ticket.id)} can answer the customer; "
                       "reply #claim to take it first")
     if not ticket.requester:
         raise Refused(f"{ctx.tag(ticket.id)} has no requester address to answer")
+    if staff.trainee:
+        return approvals.hold(session, ctx, ticket, staff, body, stored, ins.has(Verb.CLOSE), now)
     assignment.move(session, ticket, Event.OPERATOR_REPLIED)
+    assignment.set_due(ticket, deadlines.operator_answered(now, assignment.spans(ctx, ticket.pool)))
     ticket.acked = True
     return [RecordEvent(ticket.id, "replied", staff.email),
             RelayReply(ticket.id, staff.id, body, source_message=stored, inbound_id=inbound_id)]
@@ -239,16 +319,33 @@ def _finish(session: Session, ctx: Context, ticket: Ticket, staff: Staff, comman
     if command.verb is Verb.CLOSE:
         if Category(repos.status_of(session, ticket).category) is Category.CLOSED:
             raise Refused(f"{ctx.tag(ticket.id)} is already closed")
-        ticket.updated_at = now
-        assignment.move(session, ticket, Event.CLOSED)
-        effects: list[Effect] = [RecordEvent(ticket.id, "closed", staff.email)]
-        if not relayed and ticket.requester:
-            effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id))
-        return effects
+        return _close(session, ctx, ticket, staff, relayed, now)
     status = _status_named(session, command.arg)
-    ticket.status_id = status.id
-    ticket.closed_at = now if Category(status.category).resolved else None
+    ticket.updated_at = now
+    assignment.set_status(ticket, status)
     return [RecordEvent(ticket.id, "status", f"{status.name} by {staff.email}")]
+
+
+def _close(session: Session, ctx: Context, ticket: Ticket, staff: Staff, relayed: bool,
+           now: datetime) -> list[Effect]:
+    """Close, unless the questionnaire lacks answers (then ask) or a trainee's draft waits."""
+    missing = missing_answers(ctx, ticket)
+    if missing:
+        ticket.close_requested = True
+        questions = [f"#answer {q.name}=...   {q.prompt}"
+                     + (f"  ({' | '.join(q.choices)})" if q.choices else "") for q in missing]
+        return [RecordEvent(ticket.id, "close_waits", f"for {', '.join(q.name for q in missing)}"),
+                NotifyStaff("questionnaire", staff.id, ticket.id, {"questions": questions})]
+    if staff.trainee:
+        if relayed or Category(repos.status_of(session, ticket).category) is Category.AWAITING_APPROVAL:
+            return []                 # the draft carries close_after; it closes when approved
+        return approvals.hold(session, ctx, ticket, staff, "", None, True, now)
+    ticket.updated_at = now
+    assignment.move(session, ticket, Event.CLOSED)
+    effects: list[Effect] = [RecordEvent(ticket.id, "closed", staff.email)]
+    if not relayed and ticket.requester:
+        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id))
+    return effects
 
 
 def _status_named(session: Session, name: str) -> Status:

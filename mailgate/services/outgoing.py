@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailgate.clock import iso
 from mailgate.outbound import outbox
 from mailgate.services.context import Context
-from mailgate.services.tickets import iso
 
 
 async def outbox_rows(ctx: Context, state: str | None) -> list[dict[str, Any]]:

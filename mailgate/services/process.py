@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailgate.domain import bounces
+from mailgate.domain import bounces, deadlines
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.intake import Action, CaseView, Decision, decide
@@ -25,7 +25,7 @@ from mailgate.mail.classify import Disposition, classify
 from mailgate.mail.normalize import canonical_subject
 from mailgate.mail.parse import ParsedMail, parse
 from mailgate.matching import TicketMatch, match
-from mailgate.services import assignment, operators
+from mailgate.services import assignment, consultations, operators
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
 from mailgate.storage import repos
@@ -161,6 +161,9 @@ def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         held = operators.hold_if_staff(session, ctx, row.id, mail, now)
         if held is not None:
             return _finish_staff(session, row, held, now)
+        answer = _department_by_thread(session, ctx, row, facts, now)
+        if answer is not None:
+            return _finish_staff(session, row, answer, now)
     scored = _score_bounce(session, ctx, facts, now) if facts.disposition is Disposition.BOUNCE else []
     if facts.decision.action is Action.QUARANTINE:
         repos.finish_inbound(session, row.id, "quarantined", now, facts.decision.reason)
@@ -173,6 +176,18 @@ def persist(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         raise _AlreadyDone
     reason = f"{facts.decision.action}/{facts.match.reason}/{facts.disposition}"
     return Outcome(row.id, "done", ticket_id, reason, queued)
+
+
+def _department_by_thread(session: Session, ctx: Context, row: Received, facts: Analysis,
+                          now: datetime) -> operators.Handled | None:
+    """A consulted department's answer that kept only the thread headers or the subject tag."""
+    sender = operators.sender_of(facts.mail)
+    if facts.case is None or not sender:
+        return None
+    consultation = consultations.by_department_address(session, facts.case.id, sender)
+    if consultation is None:
+        return None
+    return operators.department_answer(session, ctx, consultation, facts.mail, sender, row.id, now)
 
 
 def _score_bounce(session: Session, ctx: Context, facts: Analysis, now: datetime) -> list[str]:
@@ -238,6 +253,8 @@ def _apply(session: Session, ctx: Context, row: Received, facts: Analysis,
     if action is Action.APPEND:
         current = repos.get_ticket(session, case.id, fresh=True)
         if current is not None:
+            assignment.set_due(current, deadlines.customer_wrote(
+                now, assignment.spans(ctx, current.pool), current.rollover_at))
             effects += assignment.on_customer_reply(session, ctx, current, now)
     return case.id, effects
 
@@ -255,7 +272,8 @@ def _open_case(session: Session, ctx: Context, row: Received, mail: ParsedMail,
         priority="normal", pool=box.pool, requester=requester, requester_name=requester_name,
         mailbox=box.name, site=box.site,
         channel="web" if row.source == "web" else "email", quoted_tag=found.quoted_tag,
-        fields={}, created_at=now, updated_at=now,
+        fields={}, answers={}, created_at=now, updated_at=now,
+        reply_due_at=now + ctx.config.pool(box.pool).reply_deadline,
     )
     return repos.add_ticket(session, ticket, cc[:MAX_CC])
 

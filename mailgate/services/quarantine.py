@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from mailgate.clock import iso
 from mailgate.errors import NotFound
 from mailgate.services.context import Context
-from mailgate.services.tickets import iso
 from mailgate.storage import repos
 from mailgate.storage.models import Inbound
 

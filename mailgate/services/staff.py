@@ -10,11 +10,11 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailgate.clock import iso
 from mailgate.domain.states import Category
 from mailgate.errors import NotFound, UsageError
 from mailgate.mail.addresses import is_valid
 from mailgate.services.context import Context
-from mailgate.services.tickets import iso
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Staff, Status, Ticket
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from mailgate.clock import iso
 from mailgate.domain.commands import PRIORITIES
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.states import Category, Event, next_category
@@ -37,11 +38,6 @@ class TicketFilter:
     owner: str | None = None
     status: str | None = None
     search: str | None = None
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, as the JSON listings print times."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def _summary(ctx: Context, t: Ticket, status: Status, owner: str | None) -> dict[str, Any]:
@@ -97,7 +93,10 @@ def _show(session: Session, ctx: Context, ticket_id: int) -> dict[str, Any] | No
     links = session.scalars(select(TicketLink).where(TicketLink.ticket_id == ticket_id))
     result["links"] = [{"id": link.other_id, "kind": link.kind} for link in links]
     result["quoted_tag"] = ticket.quoted_tag
-    result["deadlines"] = {}
+    result["deadlines"] = {key: iso(value) for key, value in (
+        ("reply_due_at", ticket.reply_due_at), ("customer_due_at", ticket.customer_due_at),
+        ("rollover_at", ticket.rollover_at)) if value is not None}
+    result["answers"] = dict(ticket.answers or {})
     result["messages"] = _messages(session, ticket_id)
     return result
 
@@ -129,9 +128,8 @@ def _close(session: Session, ctx: Context, ticket_id: int, notify: bool, now: da
     current = Category(repos.status_of(session, ticket).category)
     if current is Category.CLOSED:
         raise UsageError(f"case {ticket_id} is already closed")
-    ticket.status_id = repos.status_for(session, next_category(current, Event.CLOSED)).id
-    ticket.closed_at = now
     ticket.updated_at = now
+    assignment.set_status(ticket, repos.status_for(session, next_category(current, Event.CLOSED)))
     effects: list[Effect] = [RecordEvent(ticket_id, "closed", "by admin")]
     if notify and ticket.requester:
         effects.append(SendTemplate("case_closed", (ticket.requester,), ticket_id))
@@ -201,8 +199,8 @@ def _set_status(session: Session, ticket: Ticket, name: str, now: datetime) -> R
     status = repos.status_named(session, name)
     if status is None:
         raise UsageError(f"no status {name!r}")
-    ticket.status_id = status.id
-    ticket.closed_at = now if Category(status.category).resolved else None
+    ticket.updated_at = now
+    assignment.set_status(ticket, status)
     return RecordEvent(ticket.id, "status", status.name)
 
 

@@ -78,9 +78,13 @@ class Database:
         return await loop.run_in_executor(self._threads, self.transaction, work)
 
     async def dispose(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self.engine.dispose)
+        """Let every unit of work in flight finish, then close every connection."""
+        await asyncio.get_running_loop().run_in_executor(None, self._close)
+
+    def _close(self) -> None:
+        # Threads first: a connection returned after the pool was disposed would stay open.
         self._threads.shutdown(wait=True)
+        self.engine.dispose()
 
 
 DB_ERRORS = (OperationalError, DBAPIError, OSError)

@@ -97,11 +97,12 @@ class PoolMember(Base):
 
 
 class PoolState(Base):
-    """Per-pool routing state: whom round-robin gave the last case to."""
+    """Per-pool state: whom round-robin gave the last case to; when the last digest went out."""
 
     __tablename__ = "pool_state"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_staff_id: Mapped[int | None] = mapped_column(Integer)
+    digest_on: Mapped[str] = mapped_column(String(10), default="")    # YYYY-MM-DD of the last digest
 
 
 class Ticket(Base):
@@ -118,6 +119,12 @@ class Ticket(Base):
     requester_name: Mapped[str] = mapped_column(String(200), default="")
     assigned_at: Mapped[datetime | None]
     acked: Mapped[bool] = mapped_column(default=False)
+    # Deadlines the timer sweep acts on (None: nothing due); see services/timers.py.
+    rollover_at: Mapped[datetime | None]        # round robin: unacknowledged until then
+    reply_due_at: Mapped[datetime | None]       # no operator answer by then: expired unanswered
+    customer_due_at: Mapped[datetime | None]    # answered, customer silent: expired awaiting customer
+    close_requested: Mapped[bool] = mapped_column(default=False)   # #close waits for answers
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # questionnaire
     mailbox: Mapped[str] = mapped_column(String(100))
     site: Mapped[str] = mapped_column(String(200), default="")
     channel: Mapped[str] = mapped_column(String(16), default="email")
@@ -126,7 +133,10 @@ class Ticket(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"))
+    __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"),
+                      Index("ix_ticket_rollover", "rollover_at"),
+                      Index("ix_ticket_reply_due", "reply_due_at"),
+                      Index("ix_ticket_customer_due", "customer_due_at"))
 
 
 class Participant(Base):
@@ -274,3 +284,44 @@ class AddressHealth(Base):
     last_status: Mapped[str] = mapped_column(String(100), default="")
     last_bounce_at: Mapped[datetime]
     suppressed: Mapped[bool] = mapped_column(default=False)
+
+
+class Consultation(Base):
+    """A question to a department about a case, with its own signed address and deadline."""
+
+    __tablename__ = "consultation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(254))
+    asked_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    question: Mapped[str] = mapped_column(Text)
+    amount: Mapped[str] = mapped_column(String(40), default="")
+    state: Mapped[str] = mapped_column(String(16), default="open")     # open | answered
+    asked_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str] = mapped_column(String(254), default="")
+    overdue_notified_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_consultation_due", "state", "due_at"),)
+
+
+class Draft(Base):
+    """A trainee's reply held for the supervisor's approval."""
+
+    __tablename__ = "draft"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    text: Mapped[str] = mapped_column(Text)
+    source_message: Mapped[int | None] = mapped_column(Integer)   # the trainee's stored mail (attachments)
+    close_after: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
+    created_at: Mapped[datetime]
+    remind_at: Mapped[datetime | None]
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str] = mapped_column(String(254), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_draft_due", "state", "remind_at"),)

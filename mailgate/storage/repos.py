@@ -19,6 +19,7 @@ from mailgate.storage.models import (
     AttachmentRow,
     AutoResponse,
     Blob,
+    Consultation,
     Inbound,
     MailboxState,
     MailMessage,
@@ -151,6 +152,8 @@ class SqlThreadLookup:
             return None
         addresses = set(self.session.connection().execute(_PARTICIPANTS, {"ticket": case_id}).scalars())
         addresses.add(ticket.requester)
+        addresses.update(self.session.scalars(select(Consultation.address).where(
+            Consultation.ticket_id == case_id)))
         if ticket.owner_id is not None:
             owner = self.session.get(Staff, ticket.owner_id)
             if owner is not None:
@@ -346,6 +349,11 @@ def unclaimed_cases(session: Session, pools: Sequence[tuple[str, int]], leads: b
             query = query.where(Ticket.type != "lead")
         found += session.scalars(query)
     return found
+
+
+def open_consultations(session: Session, ticket_id: int) -> list[int]:
+    return list(session.scalars(select(Consultation.id).where(
+        Consultation.ticket_id == ticket_id, Consultation.state == "open")))
 
 
 def cc_of(session: Session, ticket_id: int) -> list[str]:

@@ -1,9 +1,12 @@
-"""Two operators #claim the same case at the same moment through two mailgate processes sharing
-one PostgreSQL database: exactly one wins, gets one forward, and the other is told who has it."""
+"""Races between mailgate processes sharing one PostgreSQL database: two operators #claim the same
+case at once (exactly one wins, gets one forward, the other is told who has it); the same draft is
+approved from two processes at once (sent once)."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import subprocess
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -15,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
-from mailgate.services import staff
-from mailgate.storage.models import Staff, Ticket
+from mailgate.intake.inbox import RawMessage
+from mailgate.services import approvals, outgoing, staff
+from mailgate.storage.models import Outbox, Staff, Ticket
 from tests.conftest import BACKEND, SECRET, write_config
 from tests.fakes import SmtpSink
 from tests.integration.test_operators import body_of, client_reply, inbox
@@ -72,8 +76,8 @@ async def test_concurrent_claims_from_two_processes_have_one_winner(
     config = write_config(tmp_path, database_url, sink.port, support_pool='mode = "pull"')
     text = (tmp_path / "mailgate.toml").read_text()
     admin = App.build(config)
-    for email, name in (("sam@example.com", "Sam"), ("sue@example.com", "Sue")):
-        await staff.add_user(admin.ctx, email, staff.StaffEdit(name=name, pools=("support",)))
+    for address, name in (("sam@example.com", "Sam"), ("sue@example.com", "Sue")):
+        await staff.add_user(admin.ctx, address, staff.StaffEdit(name=name, pools=("support",)))
     a, b = Daemon(tmp_path / "a", text), Daemon(tmp_path / "b", text)
     try:
         await asyncio.gather(a.ready(), b.ready())
@@ -118,4 +122,44 @@ async def test_concurrent_claims_from_two_processes_have_one_winner(
     finally:
         a.stop()
         b.stop()
+        await admin.ctx.db.dispose()
+
+
+async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
+        tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, None)
+    (tmp_path / ".env").write_text(f"MAILGATE_SECRET={SECRET}\n")
+    admin = App.build(config)
+    try:
+        await staff.add_user(admin.ctx, "sue@example.com", staff.StaffEdit(name="Sue", roles=("supervisor",)))
+        await staff.add_user(admin.ctx, "tim@example.com", staff.StaffEdit(
+            name="Tim", pools=("support",), trainee=True, supervisor="sue@example.com"))
+        await admin.ingest.accept(RawMessage(data=mail().as_bytes(), source="cli",
+                                             rcpt_to=("support@example.com",), mailbox="support"))
+        rows = await outgoing.outbox_rows(admin.ctx, None)
+        [forward_row] = [r for r in rows if r["to"] == ["tim@example.com"]]
+        row = await admin.ctx.db.run(lambda s: s.get(Outbox, forward_row["id"]))
+        assert row is not None
+        forward = email.message_from_bytes(row.raw, policy=email.policy.default)
+        assert isinstance(forward, EmailMessage)
+        reply = client_reply(forward, "Tim <tim@example.com>", "Please restart the printer.")
+        to = reply["To"].addresses[0].addr_spec
+        await admin.ingest.accept(RawMessage(data=reply.as_bytes(), source="cli", rcpt_to=(to,),
+                                             mailbox="support"))
+        [draft] = await approvals.list_drafts(admin.ctx)
+
+        command = [*MAILGATE, "--config", str(tmp_path / "mailgate.toml"), "approval", "approve",
+                   str(draft["id"])]
+        procs = [await asyncio.create_subprocess_exec(*command, env=clean_env(), stdout=subprocess.PIPE,
+                                                      stderr=subprocess.PIPE) for _ in range(2)]
+        outputs = await asyncio.gather(*(p.communicate() for p in procs))
+        results = [(p.returncode, err.decode()) for p, (_, err) in zip(procs, outputs, strict=True)]
+        assert sorted(code for code, _ in results) == [0, 1], results
+        assert any("already approved" in err for _, err in results)
+        rows = await outgoing.outbox_rows(admin.ctx, None)
+        assert len([r for r in rows if r["to"] == ["carol@customer.example"]
+                    and r["subject"] == "[MG#1] Printer broken"]) == 2   # the auto-response + the reply
+        [decided] = await approvals.list_drafts(admin.ctx, all_states=True)
+        assert decided["state"] == "approved"
+    finally:
         await admin.ctx.db.dispose()

@@ -1,0 +1,57 @@
+"""Approval and consultation commands: ``mailgate approval …`` and ``mailgate consult list``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mailgate.cli.base import cli, emit, run_async, with_app
+from mailgate.services import approvals, consultations
+
+
+@cli.group()
+def approval() -> None:
+    """Trainees' drafts waiting for approval."""
+
+
+@approval.command("list")
+@click.option("--all", "all_states", is_flag=True, help="Decided drafts too.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def approval_list(obj: dict[str, Any], all_states: bool, as_json: bool) -> None:
+    rows = run_async(with_app(obj, lambda app: approvals.list_drafts(app.ctx, all_states)))
+    emit(rows, as_json, ("id", "tag", "state", "trainee", "supervisor", "created_at", "reminders", "text"))
+
+
+@approval.command("approve")
+@click.argument("draft_id", type=int)
+@click.pass_obj
+def approval_approve(obj: dict[str, Any], draft_id: int) -> None:
+    """Send a draft to the customer as it is."""
+    run_async(with_app(obj, lambda app: approvals.decide_by_admin(app.ctx, draft_id, True)))
+    click.echo(f"approved draft {draft_id}")
+
+
+@approval.command("reject")
+@click.argument("draft_id", type=int)
+@click.option("--reason", required=True)
+@click.pass_obj
+def approval_reject(obj: dict[str, Any], draft_id: int, reason: str) -> None:
+    """Send a draft back to the trainee with the reason."""
+    run_async(with_app(obj, lambda app: approvals.decide_by_admin(app.ctx, draft_id, False, reason)))
+    click.echo(f"rejected draft {draft_id}")
+
+
+@cli.group()
+def consult() -> None:
+    """Consultations with departments."""
+
+
+@consult.command("list")
+@click.option("--overdue", is_flag=True, help="Only open consultations past their deadline.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def consult_list(obj: dict[str, Any], overdue: bool, as_json: bool) -> None:
+    rows = run_async(with_app(obj, lambda app: consultations.list_consultations(app.ctx, overdue)))
+    emit(rows, as_json, ("id", "tag", "department", "state", "due_at", "overdue", "amount", "question"))

@@ -1,0 +1,227 @@
+"""The deadline sweep (SPEC §7): act on what has fallen due, from database columns only.
+
+Each kind of deadline is one query for due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+of several processes only one takes a given row) and, per row, one unit of work that acts and
+moves or clears the deadline in the same transaction. Running the sweep twice does nothing the
+second time; a daemon that was down catches up on its first sweep, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.domain import deadlines, routing
+from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, SendTemplate
+from mailgate.domain.states import Category
+from mailgate.services import approvals, assignment, consultations
+from mailgate.services.context import Context
+from mailgate.services.effects import apply_effects
+from mailgate.storage import repos
+from mailgate.storage import staff as staff_repo
+from mailgate.storage.models import Consultation, Draft, PoolState, Status, Ticket
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    rolled_over: int = 0
+    expired: int = 0
+    consultations_overdue: int = 0
+    approval_reminders: int = 0
+    digests: int = 0
+
+    @property
+    def total(self) -> int:
+        return (self.rolled_over + self.expired + self.consultations_overdue + self.approval_reminders
+                + self.digests)
+
+
+async def sweep(ctx: Context) -> SweepReport:
+    """One pass over every kind of deadline; safe to run at any time, from any process."""
+    now = ctx.clock.now()
+    report = SweepReport(
+        rolled_over=await _each(ctx, _due(Ticket, Ticket.rollover_at, now), _rollover, now),
+        expired=await _each(ctx, _due(Ticket, Ticket.reply_due_at, now), _expire_unanswered, now)
+        + await _each(ctx, _due(Ticket, Ticket.customer_due_at, now), _expire_awaiting_customer, now),
+        consultations_overdue=await _each(
+            ctx, _due(Consultation, Consultation.due_at, now).where(
+                Consultation.state == "open", Consultation.overdue_notified_at.is_(None)),
+            _consultation_overdue, now),
+        approval_reminders=await _each(
+            ctx, _due(Draft, Draft.remind_at, now).where(Draft.state == "pending"), _approval_reminder, now),
+        digests=await _digests(ctx, now),
+    )
+    if report.total:
+        log.info("timers_swept rolled_over=%s expired=%s consultations_overdue=%s reminders=%s digests=%s",
+                 report.rolled_over, report.expired, report.consultations_overdue,
+                 report.approval_reminders, report.digests)
+    return report
+
+
+def _due(model: Any, column: Any, now: datetime) -> Select[Any]:
+    return select(model.id).where(column.is_not(None), column <= now).order_by(column).limit(BATCH)
+
+
+Action = Callable[[Session, Context, int, datetime], list[Effect] | None]
+
+
+async def _each(ctx: Context, query: Select[Any], act: Action, now: datetime) -> int:
+    """Act on each due row in its own unit of work; the row is re-checked under its lock."""
+    ids = await ctx.db.run(lambda s: list(s.scalars(query)))
+    done = 0
+    for row_id in ids:
+        def work(session: Session, row_id: int = row_id) -> bool:
+            locked = session.scalars(_lock(query, row_id, session)).first()
+            if locked is None:
+                return False                        # another process has it, or it is done
+            effects = act(session, ctx, row_id, now)
+            if effects is None:
+                return False
+            apply_effects(session, ctx, effects, now)
+            return True
+        done += bool(await ctx.db.run(work))
+    return done
+
+
+def _lock(query: Select[Any], row_id: int, session: Session) -> Select[Any]:
+    """The due query narrowed to one row, locked (skipping a row another process holds)."""
+    model = query.column_descriptions[0]["entity"]
+    narrowed = query.where(model.id == row_id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        narrowed = narrowed.with_for_update(skip_locked=True)
+    return narrowed
+
+
+# --- round-robin rollover ---------------------------------------------------------------------
+
+def _rollover(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
+    ticket = repos.get_ticket(session, ticket_id)
+    if ticket is None or ticket.owner_id is None or ticket.acked:
+        if ticket is not None:
+            ticket.rollover_at = None
+        return []
+    members = [routing.Member(s.id, not s.absent(now) and s.id != ticket.owner_id, s.role_set)
+               for s, _ in staff_repo.members(session, ticket.pool)]
+    next_id = routing.next_in_turn(members, ticket.owner_id, ticket.type)
+    target = staff_repo.by_id(session, next_id) if next_id is not None else None
+    spans = assignment.spans(ctx, ticket.pool)
+    if target is None:
+        ticket.rollover_at = deadlines.given_in_turn(now, spans)
+        return [RecordEvent(ticket.id, "rollover_skipped", "no other member available")]
+    previous = staff_repo.by_id(session, ticket.owner_id)
+    effects = assignment.assign(session, ctx, ticket, target, now,
+                                by=f"rollover (not acknowledged within {spans.rollover_after})")
+    staff_repo.record_assigned(session, ticket.pool, target.id)
+    ticket.rollover_at = deadlines.given_in_turn(now, spans)
+    who = previous.email if previous else "?"
+    return [RecordEvent(ticket.id, "rolled_over", f"{who} -> {target.email}"), *effects]
+
+
+# --- expiry ------------------------------------------------------------------------------------
+
+def _expired_status(session: Session, name: str) -> Status:
+    return repos.status_named(session, name) or repos.status_for(session, Category.EXPIRED)
+
+
+def _expire_unanswered(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
+    ticket = repos.get_ticket(session, ticket_id)
+    if ticket is None:
+        return None
+    ticket.updated_at = now
+    assignment.set_status(ticket, _expired_status(session, deadlines.EXPIRED_UNANSWERED))
+    effects: list[Effect] = [RecordEvent(ticket.id, "expired", "no answer by the reply deadline")]
+    if ticket.owner_id is not None:
+        effects.append(NotifyStaff("case_expired_notice", ticket.owner_id, ticket.id,
+                                   {"why": "nobody answered the customer by the reply deadline"}))
+    return effects
+
+
+def _expire_awaiting_customer(session: Session, ctx: Context, ticket_id: int,
+                              now: datetime) -> list[Effect] | None:
+    ticket = repos.get_ticket(session, ticket_id)
+    if ticket is None:
+        return None
+    ticket.updated_at = now
+    assignment.set_status(ticket, _expired_status(session, deadlines.EXPIRED_AWAITING_CUSTOMER))
+    effects: list[Effect] = [RecordEvent(ticket.id, "expired", "the customer did not reply in time")]
+    if ticket.requester:
+        effects.append(SendTemplate("case_expired", (ticket.requester,), ticket.id))
+    return effects
+
+
+# --- consultations and approvals ----------------------------------------------------------------
+
+def _consultation_overdue(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:
+    consultation = session.get(Consultation, row_id)
+    if consultation is None:
+        return None
+    consultation.overdue_notified_at = now
+    return consultations.overdue_effects(session, ctx, consultation)
+
+
+def _approval_reminder(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:
+    draft = session.get(Draft, row_id)
+    if draft is None:
+        return None
+    return approvals.remind(session, ctx, draft, now)
+
+
+# --- daily digest ------------------------------------------------------------------------------
+
+async def _digests(ctx: Context, now: datetime) -> int:
+    if now.hour < ctx.config.gateway.digest_hour:
+        return 0
+    sent = 0
+    for pool in ctx.config.pools:
+        if pool.manager:
+            sent += await ctx.db.run(partial(_digest, ctx=ctx, pool=pool.name, now=now))
+    return sent
+
+
+def _digest(session: Session, ctx: Context, pool: str, now: datetime) -> int:
+    manager = staff_repo.by_address(session, ctx.config.pool(pool).manager)
+    if manager is None:
+        return 0
+    today = now.date().isoformat()
+    staff_repo.last_assigned(session, pool)           # makes sure the pool's state row exists
+    claimed = session.connection().execute(
+        update(PoolState).where(PoolState.name == pool, PoolState.digest_on != today)
+        .values(digest_on=today)).rowcount
+    if not claimed:
+        return 0                                      # sent today already (here or elsewhere)
+    lines = _digest_lines(session, ctx, pool, now)
+    if not lines:
+        return 0                                      # nothing open: no mail today
+    apply_effects(session, ctx, [NotifyStaff("manager_digest", manager.id, 0, {
+        "pool": pool, "lines": lines, "count": len(lines), "day": today})], now)
+    return 1
+
+
+def _digest_lines(session: Session, ctx: Context, pool: str, now: datetime) -> Sequence[str]:
+    rows = session.execute(
+        select(Ticket, Status.name).join(Status, Ticket.status_id == Status.id)
+        .where(Ticket.pool == pool, Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))
+        .order_by(Ticket.id)).all()
+    lines = []
+    for ticket, status in rows:
+        owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
+        due = min((d for d in (ticket.reply_due_at, ticket.customer_due_at) if d is not None), default=None)
+        overdue = " OVERDUE" if due is not None and due <= now else ""
+        lines.append(f"{ctx.tag(ticket.id)} {status:<22} {owner.email if owner else '(unassigned)':<28}"
+                     f" {ticket.subject[:50]}{overdue}")
+    overdue_consultations = session.scalars(
+        select(Consultation).join(Ticket, Ticket.id == Consultation.ticket_id)
+        .where(Ticket.pool == pool, Consultation.state == "open", Consultation.due_at <= now)).all()
+    lines += [f"{ctx.tag(c.ticket_id)} consultation with {c.department} overdue since "
+              f"{c.due_at:%Y-%m-%d %H:%M}" for c in overdue_consultations]
+    return lines
