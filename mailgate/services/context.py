@@ -8,6 +8,7 @@ from functools import cached_property
 
 from mailgate.clock import Clock
 from mailgate.config import Config, MailboxConfig
+from mailgate.logs import Alerts
 from mailgate.mail import tokens
 from mailgate.mail.normalize import tag_pattern
 from mailgate.mail.parse import Limits
@@ -23,6 +24,7 @@ class Context:
     clock: Clock
     renderer: Renderer
     limits: Limits = field(default_factory=Limits)
+    alerts: Alerts = field(default_factory=Alerts)
 
     @property
     def secret(self) -> str:

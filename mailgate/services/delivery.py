@@ -45,10 +45,15 @@ async def _claim(ctx: Context, batch: int) -> list[Outbox]:
     return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch))
 
 
+ALERT_AFTER_ATTEMPTS = 3       # 30 s + 60 s + 120 s of backoff: the relay has been down for minutes
+
+
 async def _retry_all(ctx: Context, rows: list[Outbox], error: str) -> None:
     log.warning("outbox_relay_unavailable rows=%s error=%s", len(rows), error)
     left = [(r.id, r.attempts) for r in rows]
     now = ctx.clock.now()
+    if any(attempts + 1 >= ALERT_AFTER_ATTEMPTS for _, attempts in left):     # RELIABILITY row 57
+        ctx.alerts.fire("relay_unavailable", "smtp_out", f"{len(left)} mail(s) waiting: {error[:200]}", now)
 
     def retry(s: Session) -> None:
         for row_id, attempts in left:

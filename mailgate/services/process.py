@@ -306,6 +306,8 @@ def _auto_response(session: Session, ctx: Context, row: Received, facts: Analysi
         daily_limit=ctx.config.gateway.autoresponse_daily_limit,
     ))
     if not ok:
+        if today >= ctx.config.gateway.autoresponse_daily_limit:     # RELIABILITY rows 27, 33
+            ctx.alerts.fire("sender_storm", sender, f"auto-responses capped at {today} in 24h", now)
         return [RecordEvent(ticket.id, "auto_response_skipped", why)]
     return [SendTemplate("auto_response", (sender,), ticket.id, auto=True,
                          in_reply_to=mail.message_id, references=(*mail.references, mail.message_id))]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 
+import pytest
 from sqlalchemy import select
 
 from mailgate.app import App
@@ -127,12 +129,15 @@ async def test_null_return_path_is_never_answered(app: App, sink: SmtpSink) -> N
 
 
 async def test_a_storm_from_one_sender_is_all_stored_and_answered_at_most_the_cap(
-        app: App, sink: SmtpSink) -> None:
+        app: App, sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="mailgate.alert")
     for i in range(60):
         await send(app, mail(subject=f"Spam {i}", body=f"number {i}\n"))
     await settle(app, seconds=60)
     assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 60
     assert len(sink.received) == 3
+    alerts = [r.getMessage() for r in caplog.records if r.name == "mailgate.alert"]
+    assert alerts == ["alert kind=sender_storm key=carol@customer.example auto-responses capped at 3 in 24h"]
 
 
 async def test_forged_mailgate_control_headers_have_no_effect(app: App, sink: SmtpSink) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from mailgate.app import App
 from mailgate.services import outgoing
@@ -97,3 +100,23 @@ async def test_crlf_in_customer_subject_never_reaches_outbound_headers(app: App,
     head = received.data.split(b"\r\n\r\n", 1)[0]
     assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
     assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
+
+
+async def test_relay_down_for_minutes_alerts_the_admin_once(
+        make_app: Callable[..., App], sink: SmtpSink, clock: FrozenClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="mailgate.alert")
+    real_port = sink.port
+    sink.port = 1  # nothing listens there: connection refused
+    app = make_app()
+    sink.port = real_port
+    async with running(app):
+        await send(app, mail())
+        await settle(app)
+        for _ in range(5):                   # five more retries within the hour: one alert
+            clock.advance(minutes=10)
+            await settle(app)
+        [row] = await _rows(app)
+        assert (row["state"], row["attempts"]) == ("pending", 6)
+    alerts = [r.getMessage() for r in caplog.records if r.name == "mailgate.alert"]
+    assert len(alerts) == 1 and alerts[0].startswith("alert kind=relay_unavailable key=smtp_out")
