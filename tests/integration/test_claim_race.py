@@ -1,6 +1,7 @@
 """Races between mailgate processes sharing one PostgreSQL database: two operators #claim the same
 case at once (exactly one wins, gets one forward, the other is told who has it); the same draft is
-approved from two processes at once (sent once)."""
+approved from two processes at once (sent once); two timer sweeps run at once (each deadline acted
+on once)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from mailgate.app import App
 from mailgate.intake.inbox import RawMessage
-from mailgate.services import approvals, outgoing, staff
-from mailgate.storage.models import Outbox, Staff, Ticket
+from mailgate.services import approvals, outgoing, staff, timers
+from mailgate.storage.models import Outbox, Staff, Ticket, TicketEvent
 from tests.conftest import BACKEND, SECRET, write_config
-from tests.fakes import SmtpSink
+from tests.fakes import FrozenClock, SmtpSink
 from tests.integration.test_operators import body_of, client_reply, inbox
 from tests.mailer import mail
 from tests.processes import MAILGATE, clean_env, free_port
@@ -163,3 +164,27 @@ async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
         assert decided["state"] == "approved"
     finally:
         await admin.ctx.db.dispose()
+
+
+async def test_two_processes_sweeping_at_once_act_on_each_deadline_once(
+        tmp_path: Path, database_url: str, clock: FrozenClock) -> None:
+    config = write_config(tmp_path, database_url, None)
+    first, second = App.build(config, clock=clock), App.build(config, clock=clock)
+    try:
+        for n in range(12):
+            await first.ingest.accept(RawMessage(data=mail(subject=f"Case {n}").as_bytes(), source="cli",
+                                                 rcpt_to=("support@example.com",), mailbox="support"))
+        clock.advance(days=31)
+        reports = await asyncio.gather(timers.sweep(first.ctx), timers.sweep(second.ctx))
+        assert sum(r.expired for r in reports) == 12           # each case once, whoever took it
+
+        def expiries(session: Session) -> list[int]:
+            return list(session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == "expired")
+                                        .order_by(TicketEvent.ticket_id)))
+
+        assert await first.ctx.db.run(expiries) == list(range(1, 13))
+        assert sum(r.expired for r in await asyncio.gather(timers.sweep(first.ctx),
+                                                            timers.sweep(second.ctx))) == 0
+    finally:
+        await first.ctx.db.dispose()
+        await second.ctx.db.dispose()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from mailgate.app import App
-from mailgate.services import approvals, consultations, tickets, timers
+from mailgate.services import approvals, consultations, staff, tickets, timers
 from mailgate.storage.models import TicketEvent
 from tests.conftest import running, settle
 from tests.fakes import FrozenClock, SmtpSink
@@ -303,3 +303,20 @@ async def test_daily_digest_to_the_pool_manager_once_a_day(
                     if m["Subject"].startswith("Pool support") and today in m["Subject"]]
         assert "MG#1" in body_of(digest) and "(unassigned)" in body_of(digest)
 
+
+
+async def test_an_absent_supervisors_approvals_go_to_the_deputy(
+        app: App, sink: SmtpSink, clock: FrozenClock) -> None:
+    await add_staff(app, "sue@example.com", "Sue", pools=(), roles=("supervisor",))
+    await add_staff(app, "dex@example.com", "Dex", pools=(), roles=("supervisor",))
+    await add_staff(app, "tim@example.com", "Tim", trainee=True, supervisor="sue@example.com")
+    await staff.set_absent(app.ctx, "sue@example.com", clock.now().replace(year=2027), "dex@example.com")
+    await open_case(app, sink, "tim@example.com")
+    await send_as_staff(app, client_reply(inbox(sink, "tim@example.com")[0], "Tim <tim@example.com>",
+                                          "The part ships tomorrow."))
+    await settle(app)
+    assert inbox(sink, "sue@example.com") == []
+    [request] = inbox(sink, "dex@example.com")
+    await send_as_staff(app, client_reply(request, "Dex <dex@example.com>", "#approve"))
+    await settle(app)
+    assert "The part ships tomorrow." in body_of(inbox(sink, CUSTOMER)[-1])
