@@ -27,7 +27,8 @@ class Refused(UsageError):
 
 
 def _members(session: Session, pool: str, now: datetime) -> list[routing.Member]:
-    return [routing.Member(s.id, not s.absent(now), s.role_set) for s, _ in staff_repo.members(session, pool)]
+    return [routing.Member(sid, until is None or until <= now, roles)
+            for sid, roles, until in staff_repo.routing_view(session, pool)]
 
 
 def spans(ctx: Context, pool: str) -> deadlines.Spans:

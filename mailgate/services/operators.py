@@ -165,7 +165,8 @@ def hold_if_staff(session: Session, ctx: Context, inbound_id: int, mail: ParsedM
     would trust a From line alone; the staff member is told at the registered address.
     """
     sender = sender_of(mail)
-    staff = staff_repo.by_address(session, sender) if sender else None
+    staff_id = staff_repo.id_by_address(session, sender) if sender else None
+    staff = staff_repo.by_id(session, staff_id) if staff_id is not None else None
     if staff is None:
         return None
     msg = StaffMail(inbound_id, mail, tokens.Token(0, staff.id, tokens.Purpose.NOTICE), now)

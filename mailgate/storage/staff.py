@@ -85,6 +85,28 @@ def members(session: Session, pool: str) -> list[tuple[Staff, int]]:
     return [(staff, prio) for staff, prio in rows]
 
 
+_ROUTING = (select(Staff.id, Staff.roles, Staff.absent_until)
+            .join(PoolMember, PoolMember.staff_id == Staff.id)
+            .where(PoolMember.pool == bindparam("pool"), Staff.active.is_(True)).order_by(Staff.id))
+
+
+def routing_view(session: Session, pool: str) -> list[tuple[int, frozenset[str], datetime | None]]:
+    """(id, roles, absent until) of a pool's active members: one cheap Core query (hot path)."""
+    rows = session.connection().execute(_ROUTING, {"pool": pool}).all()
+    return [(sid, frozenset(r for r in roles.split(",") if r), until) for sid, roles, until in rows]
+
+
+_STAFF_ID_BY_ADDRESS = select(Staff.id).where(
+    Staff.active.is_(True),
+    or_(Staff.email == bindparam("addr"),
+        Staff.id.in_(select(StaffAlias.staff_id).where(StaffAlias.address == bindparam("addr")))))
+
+
+def id_by_address(session: Session, address: str) -> int | None:
+    """The active staff member with this address or alias, as a bare id (hot path: every mail)."""
+    return session.connection().execute(_STAFF_ID_BY_ADDRESS, {"addr": address.lower()}).scalar()
+
+
 def set_membership(session: Session, pool: str, staff_id: int, priority: int) -> None:
     row = session.scalar(select(PoolMember).where(PoolMember.pool == pool,
                                                   PoolMember.staff_id == staff_id))
