@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -53,3 +54,21 @@ def spawn(folder: Path, fault: str = "") -> subprocess.Popen[bytes]:
     """Start ``mailgate run`` in ``folder``; its log goes to daemon.log there."""
     with (folder / "daemon.log").open("ab") as log:
         return subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(fault), stderr=log)
+
+
+async def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float = 20) -> None:
+    """Wait until a spawned daemon accepts connections on ``port``; fail with its log if it died."""
+    for _ in range(int(seconds / 0.05)):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(f"daemon died: {_tail(log)}") from None
+            await asyncio.sleep(0.05)
+    raise AssertionError("daemon did not start")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-4000:] if log.exists() else "(no log)"

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time
 
 from sqlalchemy.orm import Session
 
-from mailgate.config import QuestionConfig
+from mailgate.config import FieldConfig, QuestionConfig
 from mailgate.domain import deadlines, routing
 from mailgate.domain.commands import Command, Instructions, Verb, read_commands
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, RelayReply, SendTemplate
@@ -263,12 +263,7 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
 
 def answer_question(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:
     """``#answer question=value``: a questionnaire answer, checked against its choices."""
-    spec = next((q for q in ctx.config.questions if q.name == name), None)
-    if spec is None:
-        known = ", ".join(q.name for q in ctx.config.questions) or "none configured"
-        raise Refused(f"#answer {name}: no such question (questions: {known})")
-    if spec.choices and value not in spec.choices:
-        raise Refused(f"#answer {name}: one of {', '.join(spec.choices)}")
+    _check_choice("question", name, value, ctx.config.questions)
     ticket.answers = {**(ticket.answers or {}), name: value[:1000]}
     return RecordEvent(ticket.id, "answer", f"{name}={value[:200]} by {by}")
 
@@ -359,14 +354,20 @@ def _status_named(session: Session, name: str) -> Status:
 
 def set_field(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:
     """``#set`` / ``ticket edit --set``: a custom field from ``[[field]]``, checked against its choices."""
-    spec = next((f for f in ctx.config.fields if f.name == name), None)
-    if spec is None:
-        known = ", ".join(f.name for f in ctx.config.fields) or "none configured"
-        raise Refused(f"no field {name!r} (fields: {known})")
-    if spec.choices and value not in spec.choices:
-        raise Refused(f"{name} must be one of: {', '.join(spec.choices)}")
+    _check_choice("field", name, value, ctx.config.fields)
     ticket.fields = {**(ticket.fields or {}), name: value[:1000]}
     return RecordEvent(ticket.id, "field", f"{name}={value[:200]} by {by}")
+
+
+def _check_choice(what: str, name: str, value: str,
+                  specs: Sequence[FieldConfig] | Sequence[QuestionConfig]) -> None:
+    """``name`` must be one of ``specs``; with choices, ``value`` one of them."""
+    spec = next((s for s in specs if s.name == name), None)
+    if spec is None:
+        known = ", ".join(s.name for s in specs) or "none configured"
+        raise Refused(f"no {what} {name!r} ({what}s: {known})")
+    if spec.choices and value not in spec.choices:
+        raise Refused(f"{name} must be one of {', '.join(spec.choices)}")
 
 
 def command_address(ctx: Context, recipients: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ from tests.conftest import BACKEND, SECRET, write_config
 from tests.fakes import FrozenClock, SmtpSink
 from tests.integration.test_operators import body_of, client_reply, inbox
 from tests.mailer import mail
-from tests.processes import MAILGATE, clean_env, free_port
+from tests.processes import MAILGATE, clean_env, free_port, wait_for_port
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql",
                                 reason="needs PostgreSQL: two daemons share one database "
@@ -45,15 +45,7 @@ class Daemon:
             self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(), stderr=log)
 
     async def ready(self) -> None:
-        for _ in range(400):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, (self.folder / "daemon.log").read_text()
-                await asyncio.sleep(0.05)
-        raise AssertionError("daemon did not start")
+        await wait_for_port(self.port, self.proc, self.folder / "daemon.log")
 
     async def send(self, msg: bytes, sender: str, rcpt: str) -> None:
         async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port, start_tls=False) as client:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes import SmtpSink
 from tests.mailer import mail
-from tests.processes import ONLY_SQLITE, default_config, free_port, spawn
+from tests.processes import ONLY_SQLITE, default_config, free_port, spawn, wait_for_port
 
 pytestmark = pytest.mark.skipif(ONLY_SQLITE,
                                 reason="crash tests run the daemon on its default SQLite database")
@@ -29,15 +29,7 @@ class Daemon:
 
     async def start(self, fault: str = "") -> None:
         self.proc = spawn(self.folder, fault)
-        for _ in range(300):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, (self.folder / "daemon.log").read_text()
-                await asyncio.sleep(0.05)
-        raise AssertionError("daemon did not start")
+        await wait_for_port(self.port, self.proc, self.folder / "daemon.log")
 
     async def exited(self) -> int:
         assert self.proc is not None
