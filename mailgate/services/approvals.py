@@ -1,4 +1,5 @@
-"""Trainee approval (SPEC §5): a trainee's reply is held as a draft until approved.
+"""Trainee approval (SPEC §5): a trainee's reply, close or consultation is held as a draft until
+approved.
 
 The supervisor (or their deputy while absent; after an unanswered reminder, the pool's manager)
 gets the draft with the customer's message and a signed reply address that names the draft. A
@@ -24,7 +25,7 @@ from mailgate.domain.states import Event
 from mailgate.errors import NotFound
 from mailgate.mail.parse import ParsedMail
 from mailgate.mail.quotes import trim_reply
-from mailgate.services import assignment
+from mailgate.services import assignment, consultations
 from mailgate.services.assignment import Refused
 from mailgate.services.context import Context
 from mailgate.services.effects import apply_effects
@@ -53,11 +54,13 @@ def may_decide(session: Session, ctx: Context, draft: Draft, staff: Staff, now: 
 
 
 def hold(session: Session, ctx: Context, ticket: Ticket, trainee: Staff, text: str, source: int | None,
-         close_after: bool, now: datetime) -> list[Effect]:
-    """Keep a trainee's reply as a draft; the case waits for approval; the approver is asked."""
+         close_after: bool, now: datetime, consult: str = "") -> list[Effect]:
+    """Keep a trainee's reply (or, with ``consult``, their question to a department) as a draft;
+    the case waits for approval; the approver is asked."""
     if trainee.supervisor_id is None:
         raise Refused("you are a trainee without a supervisor: ask an admin (mailgate user edit)")
     draft = Draft(ticket_id=ticket.id, trainee_id=trainee.id, supervisor_id=trainee.supervisor_id, text=text,
+                  action="consult" if consult else "reply", consult=consult[:500],
                   source_message=source, close_after=close_after, state="pending", created_at=now,
                   remind_at=deadlines.next_reminder(now, 0, ctx.config.gateway.approval_reminder),
                   reminders=0, decided_by="", reason="")
@@ -65,7 +68,7 @@ def hold(session: Session, ctx: Context, ticket: Ticket, trainee: Staff, text: s
     session.flush()
     repos.add_message(session, ticket_id=ticket.id, kind="draft", disposition=f"draft:{draft.id}",
                       message_id="", from_addr=trainee.email, to_addrs=[ticket.requester],
-                      subject=ticket.subject[:2000], text=text, at=now)
+                      subject=ticket.subject[:2000], text=_shown(draft), at=now)
     ticket.updated_at = now
     assignment.move(session, ticket, Event.APPROVAL_REQUESTED)
     approver = approver_of(session, draft, now)
@@ -75,11 +78,17 @@ def hold(session: Session, ctx: Context, ticket: Ticket, trainee: Staff, text: s
     return effects
 
 
+def _shown(draft: Draft) -> str:
+    if draft.action == "consult":
+        return f"#consult {draft.consult}\n\n{draft.text}".strip()
+    return draft.text or "(no text: the trainee closes the case)"
+
+
 def _request(session: Session, ticket: Ticket, draft: Draft, to: int, trainee: Staff | None,
              template: str) -> NotifyStaff:
     latest = repos.latest_customer_message(session, ticket.id)
     return NotifyStaff(template, to, ticket.id, {
-        "draft_id": draft.id, "draft": draft.text or "(no text: the trainee closes the case)",
+        "draft_id": draft.id, "draft": _shown(draft),
         "trainee": (trainee.name or trainee.email) if trainee else "?", "close_after": draft.close_after,
         "customer_text": latest.text if latest else ""}, draft_id=draft.id)
 
@@ -121,9 +130,13 @@ def decide(session: Session, ctx: Context, draft: Draft, approve: bool, by: str,
         return [RecordEvent(ticket.id, "draft_rejected", f"#{draft.id} by {by}: {reason[:200]}"),
                 NotifyStaff("draft_rejected", draft.trainee_id, ticket.id,
                             {"draft_id": draft.id, "reason": reason or "(no reason given)", "by": by,
-                             "draft": draft.text})]
+                             "draft": _shown(draft)})]
     effects: list[Effect] = [RecordEvent(ticket.id, "draft_approved",
                                          f"#{draft.id} by {by}{' (edited)' if text else ''}")]
+    if draft.action == "consult":
+        trainee = staff_repo.by_id(session, draft.trainee_id)
+        assert trainee is not None
+        return effects + consultations.consult(session, ctx, ticket, trainee, draft.consult, draft.text, now)
     if draft.text.strip():
         assignment.move(session, ticket, Event.APPROVED)
         assignment.set_due(ticket, deadlines.operator_answered(now, assignment.spans(ctx, ticket.pool)))

@@ -255,10 +255,18 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
     if verb is Verb.SET:
         return [set_field(ctx, ticket, *command.field, by=staff.email)]
     if verb is Verb.CONSULT:
-        return consultations.consult(session, ctx, ticket, staff, command.arg, body, now)
+        return _consult(session, ctx, ticket, staff, command.arg, body, now)
     if verb is Verb.ANSWER:
         return [answer_question(ctx, ticket, *command.field, by=staff.email)]
     return []
+
+
+def _consult(session: Session, ctx: Context, ticket: Ticket, staff: Staff, arg: str, body: str,
+             now: datetime) -> list[Effect]:
+    if staff.trainee:         # the department's mail is outbound mail a trainee causes: held
+        consultations.department(ctx, arg.split()[0] if arg.split() else "")
+        return approvals.hold(session, ctx, ticket, staff, body, None, False, now, consult=arg)
+    return consultations.consult(session, ctx, ticket, staff, arg, body, now)
 
 
 def answer_question(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:

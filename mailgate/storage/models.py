@@ -314,7 +314,9 @@ class Draft(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
     trainee_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     supervisor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16), default="reply")   # reply | consult
+    consult: Mapped[str] = mapped_column(String(500), default="")      # for consult: "finance due=3d …"
+    text: Mapped[str] = mapped_column(Text)                             # the reply, or the question
     source_message: Mapped[int | None] = mapped_column(Integer)   # the trainee's stored mail (attachments)
     close_after: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected

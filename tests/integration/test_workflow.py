@@ -321,3 +321,24 @@ async def test_an_absent_supervisors_approvals_go_to_the_deputy(
     await send_as_staff(app, client_reply(request, "Dex <dex@example.com>", "#approve"))
     await settle(app)
     assert "The part ships tomorrow." in body_of(inbox(sink, CUSTOMER)[-1])
+
+
+async def test_a_trainees_consultation_waits_for_approval_too(
+        make_app: Callable[..., App], sink: SmtpSink) -> None:
+    async with running(make_app(extra=DEPARTMENTS)) as app:
+        await add_staff(app, "sue@example.com", "Sue", pools=(), roles=("supervisor",))
+        await add_staff(app, "tim@example.com", "Tim", trainee=True, supervisor="sue@example.com")
+        await open_case(app, sink, "tim@example.com")
+        await send_as_staff(app, client_reply(inbox(sink, "tim@example.com")[0], "Tim <tim@example.com>",
+                                              "#consult finance due=1d\nMay we refund 50 EUR?"))
+        await settle(app)
+        assert inbox(sink, "finance@example.com") == []               # held: outbound mail a trainee causes
+        [request] = inbox(sink, "sue@example.com")
+        assert "#consult finance due=1d" in body_of(request) and "May we refund 50 EUR?" in body_of(request)
+        await send_as_staff(app, client_reply(request, "Sue <sue@example.com>", "#approve"))
+        await settle(app)
+        [asked] = inbox(sink, "finance@example.com")
+        assert "May we refund 50 EUR?" in body_of(asked)
+        assert (await tickets.show_ticket(app.ctx, 1))["status"] == "under consultation"
+        [listed] = await consultations.list_consultations(app.ctx)
+        assert listed["department"] == "finance"

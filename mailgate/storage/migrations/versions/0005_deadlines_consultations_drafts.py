@@ -44,6 +44,8 @@ def upgrade() -> None:
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('trainee_id', sa.Integer(), nullable=False),
     sa.Column('supervisor_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=16), nullable=False),
+    sa.Column('consult', sa.String(length=500), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('source_message', sa.Integer(), nullable=True),
     sa.Column('close_after', sa.Boolean(), nullable=False),
