@@ -297,7 +297,8 @@ async def test_manager_dispatch_and_next(make_app: Callable[..., App], sink: Smt
         await send(app, mail(subject="Second", sender="dan@customer.example"),
                    mail_from="dan@customer.example")
         await settle(app)
-        dispatch = inbox(sink, "alice@example.com")
+        # (the daily digest may reach the manager too, if the start-up sweep runs after a case)
+        dispatch = [m for m in inbox(sink, "alice@example.com") if m["Subject"].startswith("[MG#")]
         assert [m["Subject"] for m in dispatch] == ["[MG#1] First", "[MG#2] Second"]
         assert inbox(sink, "bob@example.com") == []
 
