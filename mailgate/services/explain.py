@@ -1,14 +1,22 @@
-"""``mailgate route --explain``: run the read-only half of the pipeline and report."""
+"""``mailgate route --explain``: what the pipeline would do with a message, writing nothing.
+
+The analysis (classification, match, decision) is reported, then the whole unit of work runs
+once for real, staff replies, holds and routing included, inside a transaction that is rolled
+back: what it says it would do is what the daemon would do.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from mailgate.errors import ParseError
 from mailgate.services.context import Context
-from mailgate.services.process import Analysis, analyse, parse_bounded
+from mailgate.services.process import Analysis, Outcome, Received, analyse, parse_bounded, persist
+from mailgate.storage import repos
 
 
 async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
@@ -20,12 +28,19 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
         return {"action": "quarantine", "reason": str(exc)}
     now = ctx.clock.now()
 
-    def read_only(session: Session) -> Analysis:
+    def read_only(session: Session) -> tuple[Analysis, Outcome]:
         facts = analyse(session, ctx, mail, rcpts, now)
-        session.rollback()
-        return facts
+        row_id, _, _ = repos.insert_inbound(session, repos.NewInbound(
+            source="explain", source_key=None, digest=f"explain-{secrets.token_hex(16)}",
+            sha256=hashlib.sha256(raw).hexdigest(), mail_from="", rcpt_to=rcpts, mailbox="", peer="",
+            raw=raw, received_at=now))
+        try:
+            outcome = persist(session, ctx, Received(row_id, "explain", "", tuple(rcpts), "", now), mail, now)
+        finally:
+            session.rollback()
+        return facts, outcome
 
-    facts = await ctx.db.run(read_only)
+    facts, outcome = await ctx.db.run(read_only)
     box = ctx.mailbox_for(rcpts)
     return {
         "message_id": mail.message_id,
@@ -40,4 +55,8 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
         "action": facts.decision.action.value,
         "reason": facts.decision.reason,
         "attachments": len(mail.attachments),
+        "outcome": outcome.state,                       # done | quarantined
+        "outcome_reason": outcome.reason,               # e.g. held: …, staff/reply, new_case/none/personal
+        "outcome_case": ctx.tag(outcome.ticket_id) if outcome.ticket_id else "-",
+        "mails_it_would_send": outcome.queued,
     }

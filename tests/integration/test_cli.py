@@ -162,7 +162,10 @@ def test_route_explain_writes_nothing(workdir: Path) -> None:
     eml.write_bytes(customer_mail("Question").as_bytes())
     out = mg(workdir, "route", "--explain", str(eml)).stdout.decode()
     assert "action:            new_case" in out and "disposition:       personal" in out
+    assert "outcome:           done" in out and "mails_it_would_send: 1" in out
     assert as_json(mg(workdir, "ticket", "list", "--json")) == []
+    assert as_json(mg(workdir, "outbox", "list", "--json")) == []
+    assert as_json(mg(workdir, "quarantine", "list", "--json")) == []
 
 
 def test_init_and_check_config(tmp_path: Path) -> None:

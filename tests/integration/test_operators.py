@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from mailgate.app import App
-from mailgate.services import quarantine, staff, tickets
+from mailgate.services import explain, quarantine, staff, tickets
 from mailgate.storage.models import TicketEvent
 from tests.conftest import running, settle
 from tests.fakes import FrozenClock, SmtpSink
@@ -194,6 +194,11 @@ async def test_forged_replayed_and_altered_replies_are_held_never_relayed(app: A
 
     held = await quarantine.list_quarantine(app.ctx)
     assert len(held) == 3 and all(h["reason"].startswith("held: ") for h in held)
+    # route --explain tells the admin the same, writing nothing.
+    forged = client_reply(forward, "Mallory <mallory@evil.example>", "Again")
+    told = await explain.explain(app.ctx, forged.as_bytes(), forward["Reply-To"].addresses[0].addr_spec)
+    assert told["outcome"] == "quarantined" and told["outcome_reason"].startswith("held: From mallory@")
+    assert len(await quarantine.list_quarantine(app.ctx)) == 3
     assert len(inbox(sink, CUSTOMER)) == before                  # nothing relayed
     notices = [m for m in inbox(sink, "bob@example.com") if "was held" in m["Subject"]]
     assert len(notices) == 3                    # Bob is told: his token used twice, his From on a bad one
