@@ -26,8 +26,9 @@ class Refused(UsageError):
     """A command or admin action that cannot be done; the message says why."""
 
 
-def _members(session: Session, pool: str, now: datetime) -> list[routing.Member]:
-    return [routing.Member(sid, until is None or until <= now, roles)
+def members(session: Session, pool: str, now: datetime, busy: int | None = None) -> list[routing.Member]:
+    """The pool's members as routing sees them; absent ones (and ``busy``) are unavailable."""
+    return [routing.Member(sid, (until is None or until <= now) and sid != busy, roles)
             for sid, roles, until in staff_repo.routing_view(session, pool)]
 
 
@@ -80,16 +81,16 @@ def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime
             return [RecordEvent(ticket.id, "dispatch_failed",
                                 f"pool {pool.name}: manager {who} is not a registered user")]
         return [ForwardCase(ticket.id, manager.id, "dispatch")]
-    members = _members(session, pool.name, now)
+    team = members(session, pool.name, now)
     if mode is routing.Mode.PULL:
-        listeners = routing.announce_to(members, ticket.type)
+        listeners = routing.announce_to(team, ticket.type)
         if not listeners:
             return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
         return [RecordEvent(ticket.id, "announced", f"to {len(listeners)} member(s)"),
                 *(ForwardCase(ticket.id, sid, "announce") for sid in listeners)]
-    if not routing.announce_to(members, ticket.type):
+    if not routing.announce_to(team, ticket.type):
         return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
-    chosen_id = routing.next_in_turn(members, staff_repo.last_assigned(session, pool.name), ticket.type)
+    chosen_id = routing.next_in_turn(team, staff_repo.last_assigned(session, pool.name), ticket.type)
     chosen = staff_repo.by_id(session, chosen_id) if chosen_id is not None else None
     if chosen is None:
         return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
@@ -158,7 +159,7 @@ def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: dat
     effects: list[Effect] = [RecordEvent(ticket.id, "claimed", staff.email),
                              ForwardCase(ticket.id, staff.id, "owner", "You claimed this case.")]
     if routing.Mode(ctx.config.pool(ticket.pool).mode) is routing.Mode.PULL:
-        for member in routing.announce_to(_members(session, ticket.pool, now), ticket.type):
+        for member in routing.announce_to(members(session, ticket.pool, now), ticket.type):
             if member != staff.id:
                 effects.append(NotifyStaff("case_taken", member, ticket.id,
                                            {"taker": staff.name or staff.email}))

@@ -110,8 +110,7 @@ def _rollover(session: Session, ctx: Context, ticket_id: int, now: datetime) -> 
         if ticket is not None:
             ticket.rollover_at = None
         return []
-    members = [routing.Member(s.id, not s.absent(now) and s.id != ticket.owner_id, s.role_set)
-               for s, _ in staff_repo.members(session, ticket.pool)]
+    members = assignment.members(session, ticket.pool, now, busy=ticket.owner_id)
     next_id = routing.next_in_turn(members, ticket.owner_id, ticket.type)
     target = staff_repo.by_id(session, next_id) if next_id is not None else None
     spans = assignment.spans(ctx, ticket.pool)
