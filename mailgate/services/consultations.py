@@ -94,13 +94,8 @@ def receive(session: Session, ctx: Context, consultation: Consultation, mail: Pa
     ticket = repos.get_ticket(session, consultation.ticket_id)
     assert ticket is not None
     text = trim_reply(mail.text)
-    message_id = repos.add_message(
-        session, ticket_id=ticket.id, kind="consultation", disposition=f"{repos.STAFF_SIDE}answer",
-        inbound_id=inbound_id, message_id=mail.message_id[:300], from_addr=sender,
-        to_addrs=[a.addr for a in mail.to][:100], subject=mail.subject[:2000], text=text, at=now)
-    for att in mail.attachments:
-        repos.add_attachment(session, message_id, att.filename, att.content_type, att.data, att.sha256,
-                             att.content_id, att.inline)
+    repos.add_received(session, ticket.id, mail, inbound_id=inbound_id, kind="consultation",
+                       disposition=f"{repos.STAFF_SIDE}answer", from_addr=sender, text=text, at=now)
     first_answer = consultation.state == "open"
     consultation.state = "answered"
     consultation.answered_at = consultation.answered_at or now

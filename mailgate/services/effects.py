@@ -17,8 +17,6 @@ from mailgate.domain.effects import (
     RelayReply,
     SendTemplate,
 )
-from mailgate.mail import tokens
-from mailgate.outbound.compose import Envelope
 from mailgate.services import forwarding
 from mailgate.services.context import Context
 from mailgate.services.forwarding import Outgoing, queue_mail
@@ -66,23 +64,15 @@ def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
 
 
 def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -> None:
-    ticket = repos.get_ticket(session, effect.case_id)
-    if ticket is None:
-        raise LookupError(f"case {effect.case_id} vanished")
+    ticket = forwarding.need_ticket(session, effect.case_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     rendered = ctx.renderer.render(_template_name(ctx, effect, ticket), {
         "gateway": ctx.config.gateway.name, "tag": ctx.tag(ticket.id), "case_id": ticket.id,
         "subject": ticket.subject, "requester": ticket.requester, "mailbox": box.address,
         **effect.context,
     })
-    refs = effect.references or tuple(repos.thread_ids(session, ticket.id))
-    mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
-                            ctx.config.message_id_domain)
-    envelope = Envelope(
-        from_addr=box.address, from_name=ctx.config.gateway.name, to=effect.to, message_id=mid,
-        in_reply_to=effect.in_reply_to or (refs[-1] if refs else ""), references=refs,
-        auto_submitted="auto-replied" if effect.auto else "", loop_marker=ctx.loop_marker,
-    )
+    envelope = forwarding.customer_envelope(session, ctx, ticket, effect.to, effect.in_reply_to,
+                                            effect.references, "auto-replied" if effect.auto else "")
     queue_mail(session, Outgoing(ticket, envelope, rendered.subject, rendered.text,
                                  disposition=effect.template, mail_from="" if effect.auto else None), now)
     if effect.auto:

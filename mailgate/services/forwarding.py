@@ -99,7 +99,20 @@ def signed(ctx: Context, box: MailboxConfig, case_id: int, staff_id: int,
     return address, tokens.message_id(token, ctx.secret, ctx.config.message_id_domain)
 
 
-def _need_ticket(session: Session, case_id: int) -> Ticket:
+def customer_envelope(session: Session, ctx: Context, ticket: Ticket, to: tuple[str, ...],
+                      in_reply_to: str = "", references: tuple[str, ...] = (),
+                      auto_submitted: str = "") -> Envelope:
+    """Mail to the customer side: from the mailbox, threaded on the case's customer-side mail."""
+    box = ctx.mailbox_for([], ticket.mailbox)
+    refs = references or tuple(repos.thread_ids(session, ticket.id))
+    mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
+                            ctx.config.message_id_domain)
+    return Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
+                    in_reply_to=in_reply_to or (refs[-1] if refs else ""), references=refs,
+                    auto_submitted=auto_submitted, loop_marker=ctx.loop_marker)
+
+
+def need_ticket(session: Session, case_id: int) -> Ticket:
     ticket = repos.get_ticket(session, case_id)
     if ticket is None:
         raise LookupError(f"case {case_id} vanished")
@@ -127,7 +140,7 @@ def _case_facts(session: Session, ctx: Context, ticket: Ticket) -> dict[str, obj
 
 def forward_case(session: Session, ctx: Context, effect: ForwardCase, now: datetime) -> None:
     """The case, its latest customer message and attachments, to a staff member."""
-    ticket = _need_ticket(session, effect.case_id)
+    ticket = need_ticket(session, effect.case_id)
     staff = _need_staff(session, effect.staff_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     latest = repos.latest_customer_message(session, ticket.id)
@@ -174,9 +187,8 @@ def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datet
 
 def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetime) -> None:
     """The staff member's text (and attachments, and footer) to the requester and cc."""
-    ticket = _need_ticket(session, effect.case_id)
+    ticket = need_ticket(session, effect.case_id)
     staff = _need_staff(session, effect.staff_id)
-    box = ctx.mailbox_for([], ticket.mailbox)
     to = tuple(dict.fromkeys(a for a in (ticket.requester, *repos.cc_of(session, ticket.id)) if a))
     text = effect.text.rstrip() + "\n"
     if staff.footer_text:
@@ -188,15 +200,9 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     if staff.footer_image:
         parts.append(Part(staff.footer_image_name or "footer.jpg", "image/jpeg", staff.footer_image,
                           content_id=f"footer.{staff.id}@{ctx.config.message_id_domain}", inline=True))
-    mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
-                            ctx.config.message_id_domain)
-    refs = tuple(repos.thread_ids(session, ticket.id))
     subject = f"[{ctx.tag(ticket.id)}] {ticket.subject}"
-    queued = queue_mail(session, Outgoing(
-        ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
-                         in_reply_to=refs[-1] if refs else "", references=refs,
-                         loop_marker=ctx.loop_marker),
-        subject, text, disposition="reply", parts=parts), now)
+    queued = queue_mail(session, Outgoing(ticket, customer_envelope(session, ctx, ticket, to), subject, text,
+                                          disposition="reply", parts=parts), now)
     if queued is not None and queued[1] is not None and effect.source_message is not None:
         repos.copy_attachments(session, effect.source_message, queued[1])
 
@@ -207,7 +213,7 @@ def mail_department(session: Session, ctx: Context, effect: MailDepartment, now:
     consultation = session.get(Consultation, effect.consultation_id)
     if consultation is None:
         raise LookupError(f"consultation {effect.consultation_id} vanished")
-    ticket = _need_ticket(session, consultation.ticket_id)
+    ticket = need_ticket(session, consultation.ticket_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
     latest = repos.latest_customer_message(session, ticket.id)

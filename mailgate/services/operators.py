@@ -175,16 +175,9 @@ def hold_if_staff(session: Session, ctx: Context, inbound_id: int, mail: ParsedM
 
 def _store(session: Session, msg: StaffMail, ticket_id: int, sender: str) -> int:
     """Keep the staff member's mail on the case (staff side: never shown to the customer)."""
-    mail = msg.mail
-    message_id = repos.add_message(
-        session, ticket_id=ticket_id, kind="inbound", disposition=f"{repos.STAFF_SIDE}reply",
-        inbound_id=msg.inbound_id, message_id=mail.message_id[:300], from_addr=sender,
-        to_addrs=[a.addr for a in mail.to][:100], subject=mail.subject[:2000], text=mail.text,
-        at=msg.received_at)
-    for att in mail.attachments:
-        repos.add_attachment(session, message_id, att.filename, att.content_type, att.data, att.sha256,
-                             att.content_id, att.inline)
-    return message_id
+    return repos.add_received(session, ticket_id, msg.mail, inbound_id=msg.inbound_id, kind="inbound",
+                              disposition=f"{repos.STAFF_SIDE}reply", from_addr=sender, text=msg.mail.text,
+                              at=msg.received_at)
 
 
 def _hold(session: Session, ctx: Context, msg: StaffMail, staff: Staff | None, why: str,

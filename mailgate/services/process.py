@@ -282,15 +282,9 @@ def _store_message(session: Session, ticket_id: int, row: Received, facts: Analy
     mail = facts.mail
     if facts.disposition is Disposition.PERSONAL and mail.sender is not None and mail.sender_trusted:
         repos.clear_health(session, mail.sender.addr)     # it writes to us, so it works
-    message_id = repos.add_message(
-        session, ticket_id=ticket_id, kind="inbound", disposition=facts.disposition.value,
-        inbound_id=row.id, message_id=mail.message_id[:300],
-        from_addr=mail.sender.addr if mail.sender else "", to_addrs=[a.addr for a in mail.to][:100],
-        subject=mail.subject[:2000], text=mail.text, at=row.received_at,
-    )
-    for att in mail.attachments:
-        repos.add_attachment(session, message_id, att.filename, att.content_type, att.data,
-                             att.sha256, att.content_id, att.inline)
+    repos.add_received(session, ticket_id, mail, inbound_id=row.id, kind="inbound",
+                       disposition=facts.disposition.value,
+                       from_addr=mail.sender.addr if mail.sender else "", text=mail.text, at=row.received_at)
 
 
 def _auto_response(session: Session, ctx: Context, row: Received, facts: Analysis,

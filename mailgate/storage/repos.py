@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, undefer
 
 from mailgate.domain import bounces
 from mailgate.domain.states import Category
+from mailgate.mail.parse import ParsedMail
 from mailgate.storage.models import (
     AddressHealth,
     AttachmentRow,
@@ -283,6 +284,19 @@ def add_attachment(
 
 #: Dispositions of mail between mailgate and staff: never named in what the customer receives.
 STAFF_SIDE = "staff:"
+
+
+def add_received(session: Session, ticket_id: int, mail: ParsedMail, *, inbound_id: int, kind: str,
+                 disposition: str, from_addr: str, text: str, at: datetime) -> int:
+    """Keep a received mail on a case with its attachments; return the case message's id."""
+    message_id = add_message(
+        session, ticket_id=ticket_id, kind=kind, disposition=disposition, inbound_id=inbound_id,
+        message_id=mail.message_id[:300], from_addr=from_addr, to_addrs=[a.addr for a in mail.to][:100],
+        subject=mail.subject[:2000], text=text, at=at)
+    for att in mail.attachments:
+        add_attachment(session, message_id, att.filename, att.content_type, att.data, att.sha256,
+                       att.content_id, att.inline)
+    return message_id
 
 
 def thread_ids(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
