@@ -3,9 +3,10 @@
 Runtime: one process, one event loop. The SMTP/LMTP server and one IMAP poller per IMAP mailbox
 hand each message to the ingest, which stores and processes it in one transaction; a message
 stored alone (when processing failed, or released from quarantine) is taken by the processor.
-The outbox drainer sends what they caused. The processor and the drainer are woken by an event
-after a commit in this process and also poll the database (cheap indexed queries), so rows
-written by another process (the CLI, a second daemon) are picked up too.
+The outbox drainer sends what they caused. The processor and the drainer are woken through the
+``Wakeup`` port (``wakeups.LocalWakeup`` in this process) after a commit, and also poll the
+database (cheap indexed queries), so rows written by another process (the CLI, a second daemon)
+are picked up too.
 Stop order: intake (SMTP closes, pollers finish the message in hand and log out) → the message in
 hand → a bounded outbox drain → database.
 """
@@ -19,21 +20,21 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from mailgate.cases.context import Context
 from mailgate.clock import Clock, SystemClock
 from mailgate.config import Config
 from mailgate.intake.imap import MailboxPoller
 from mailgate.intake.inbox import Inbox
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
-from mailgate.outbound import outbox
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.scheduler import Scheduler
-from mailgate.services.context import Context
 from mailgate.services.delivery import drain_outbox
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import process_inbound
-from mailgate.storage import migrate, repos
+from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import Database
+from mailgate.wakeups import LocalWakeup
 
 log = logging.getLogger(__name__)
 INBOUND_POLL_SECONDS = 5.0
@@ -56,8 +57,8 @@ class App:
     inbox: Inbox
     ingest: Ingest
     scheduler: Scheduler
-    inbound_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    inbound_ready: LocalWakeup
+    outbox_ready: LocalWakeup
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,14 +69,11 @@ class App:
         db = Database(config.database_url)
         ctx = Context(config=config, db=db, clock=clock or SystemClock(),
                       renderer=Renderer(config.resolve(config.gateway.templates)))
-        inbox = Inbox(db, ctx.clock)
-        outbox_ready = asyncio.Event()
-        app = cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
-                  ingest=Ingest(ctx, inbox), scheduler=Scheduler(ctx, outbox_ready),
-                  outbox_ready=outbox_ready)
-        inbox.on_stored = app.inbound_ready.set
-        app.ingest.on_queued = app.outbox_ready.set
-        return app
+        inbound_ready, outbox_ready = LocalWakeup(), LocalWakeup()
+        inbox = Inbox(db, ctx.clock, inbound_ready)
+        return cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
+                   ingest=Ingest(ctx, inbox, outbox_ready), scheduler=Scheduler(ctx, outbox_ready),
+                   inbound_ready=inbound_ready, outbox_ready=outbox_ready)
 
     @property
     def smtp_port(self) -> int:
@@ -107,8 +105,8 @@ class App:
                 loop.add_signal_handler(sig, self.stop)
         await self.start_intake()
         self.scheduler.start()
-        self.inbound_ready.set()
-        self.outbox_ready.set()
+        self.inbound_ready.notify()
+        self.outbox_ready.notify()
         log.info("mailgate_started smtp=%s", self.ctx.config.smtp_in.listen)
         self.started.set()
         try:
@@ -136,35 +134,33 @@ class App:
         if self.smtp_server is not None:
             self.smtp_server.close()
         self.stopping.set()
-        self.inbound_ready.set()
-        self.outbox_ready.set()
+        self.inbound_ready.notify()
+        self.outbox_ready.notify()
 
     async def process_pending(self) -> int:
         """Process every pending inbound row (stored alone, or released); return how many."""
         handled = 0
         while not self.stopping.is_set():
-            ids = await self.ctx.db.run(lambda s: repos.pending_inbound_ids(s, 100))
+            ids = await self.ctx.db.run(lambda s: inbound.pending_ids(s, 100))
             if not ids:
                 return handled
             for inbound_id in ids:
                 outcome = await process_inbound(self.ctx, inbound_id)
                 handled += 1
                 if outcome.queued:
-                    self.outbox_ready.set()
+                    self.outbox_ready.notify()
                 if self.stopping.is_set():
                     break
         return handled
 
     async def _processor(self) -> None:
         while not self.stopping.is_set():
-            await _wait(self.inbound_ready, INBOUND_POLL_SECONDS)
-            self.inbound_ready.clear()
+            await self.inbound_ready.wait(INBOUND_POLL_SECONDS)
             await self._guarded("processor", self.process_pending())
 
     async def _drainer(self) -> None:
         while not self.stopping.is_set():
-            await _wait(self.outbox_ready, OUTBOX_POLL_SECONDS)
-            self.outbox_ready.clear()
+            await self.outbox_ready.wait(OUTBOX_POLL_SECONDS)
             await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
@@ -177,8 +173,3 @@ class App:
             log.exception("%s_sweep_failed", name)
             await asyncio.sleep(1.0)
 
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()

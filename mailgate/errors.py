@@ -43,6 +43,18 @@ class UsageError(MailgateError):
     """A user request (CLI or mail command) cannot be carried out as asked."""
 
 
+class Refused(UsageError):
+    """A command or admin action that cannot be done; the message says why (and is shown)."""
+
+
+class Vanished(MailgateError):
+    """A row that a unit of work relies on is gone (deleted in the meantime): roll back."""
+
+
+class AlreadyHandled(MailgateError):
+    """Another worker finished this inbound row first: roll back everything this one wrote."""
+
+
 class DeliveryError(MailgateError):
     """Outbound delivery failed."""
 

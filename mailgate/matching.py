@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mailgate.mail import tokens
+from mailgate.mail.addresses import split_subaddress
 from mailgate.mail.normalize import find_tag
 from mailgate.mail.parse import ParsedMail
 
@@ -50,10 +51,9 @@ def recipient_tokens(mail: ParsedMail, recipients: Sequence[str],
     forged = False
     envelope = len(recipients)
     for i, addr in enumerate([*recipients, *(a.addr for a in mail.to), *(a.addr for a in mail.cc)]):
-        local = addr.rsplit("@", 1)[0]
-        if ctx.delimiter not in local:
+        _, sub = split_subaddress(addr, ctx.delimiter)
+        if not sub:
             continue
-        sub = local.split(ctx.delimiter, 1)[1]
         token = tokens.verify(sub, ctx.secret)
         if token is not None and token not in found:
             found.append(token)

@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from mailgate.cases.context import Context
 from mailgate.services import timers
-from mailgate.services.context import Context
+from mailgate.wakeups import NoWakeup, Wakeup
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, ctx: Context, on_queued: asyncio.Event | None = None) -> None:
+    def __init__(self, ctx: Context, outbox_ready: Wakeup | None = None) -> None:
         self.ctx = ctx
-        self.on_queued = on_queued
+        self.outbox_ready = outbox_ready or NoWakeup()
         self._busy = asyncio.Lock()
         self._stopped = False
         self._scheduler: AsyncIOScheduler | None = None
@@ -45,8 +46,8 @@ class Scheduler:
             except Exception:
                 log.exception("timers_sweep_failed")
                 return None
-        if report.total and self.on_queued is not None:
-            self.on_queued.set()
+        if report.total:
+            self.outbox_ready.notify()
         return report
 
     async def stop(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -19,8 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
+from mailgate.cases.context import Context
 from mailgate.config import Config, load_config
+from mailgate.outbound.render import Renderer
 from mailgate.storage import migrate
+from mailgate.storage.db import Database
 from mailgate.storage.models import Inbound, Outbox
 from tests import dovecot
 from tests.fakes import FrozenClock, SmtpSink
@@ -29,6 +33,7 @@ SECRET = "test-secret-0123456789abcdef"
 IMAP_PASSWORD = "imap-test-password"
 PG_ADMIN = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 BACKEND = os.environ.get("MAILGATE_TEST_DB", "sqlite")
+T = TypeVar("T")
 
 
 def pytest_report_header() -> str:
@@ -150,6 +155,44 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+class Casework:
+    """A migrated database and a context, for case operations without any server."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def run(self, work: Callable[[Session, datetime], T]) -> T:
+        """Run ``work(session, now)`` as one committed unit of work."""
+        now = self.ctx.clock.now()
+        return await self.ctx.db.run(lambda session: work(session, now))
+
+
+@pytest.fixture
+async def casework(tmp_path: Path, database_url: str, clock: FrozenClock) -> AsyncIterator[Casework]:
+    """A database session and a context (no SMTP, no relay: outbound mail stays in the outbox)."""
+    config = write_config(tmp_path, database_url, None, extra=CASEWORK_EXTRA,
+                          support_pool='mode = "round_robin"\nquestionnaire = ["product"]')
+    await asyncio.to_thread(migrate.upgrade, config.database_url)
+    db = Database(config.database_url)
+    try:
+        yield Casework(Context(config=config, db=db, clock=clock,
+                               renderer=Renderer(config.resolve(config.gateway.templates))))
+    finally:
+        await db.dispose()
+
+
+CASEWORK_EXTRA = """
+[[department]]
+name = "finance"
+address = "finance@example.com"
+
+[[question]]
+name = "product"
+prompt = "Which product?"
+choices = ["Router X", "Other"]
+"""
+
+
 @pytest.fixture
 def make_app(tmp_path: Path, database_url: str, sink: SmtpSink,
              clock: FrozenClock) -> Iterator[Callable[..., App]]:
@@ -202,7 +245,7 @@ async def settle(app: App, seconds: float = 10.0) -> None:
         pending_in, due_out = await app.ctx.db.run(partial(_queues, now=app.ctx.clock.now()))
         if not pending_in and not due_out:
             return
-        app.inbound_ready.set()
-        app.outbox_ready.set()
+        app.inbound_ready.notify()
+        app.outbox_ready.notify()
         await asyncio.sleep(0.02)
     raise AssertionError("mailgate did not settle")

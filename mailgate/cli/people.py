@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mailgate.cli.base import cli, emit, run_async, with_app
+from mailgate.domain.authority import ROLES
 from mailgate.errors import UsageError
 from mailgate.services import staff
 
@@ -47,7 +48,7 @@ def user() -> None:
 @click.option("--name", required=True)
 @click.option("--pool", "pools", multiple=True, metavar="POOL[:PRIORITY]",
               help="Pool to work (repeatable); higher priority pools are served first by +next.")
-@click.option("--role", "roles", multiple=True, type=click.Choice(staff.ROLES), help="Repeatable.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), help="Repeatable.")
 @click.option("--alias", "aliases", multiple=True, help="Another address they write from.")
 @click.option("--trainee", is_flag=True, help="Replies wait for the supervisor's approval.")
 @click.option("--supervisor", help="The trainee's supervisor (email).")
@@ -74,7 +75,7 @@ def user_list(obj: dict[str, Any], as_json: bool) -> None:
 @user.command("edit")
 @click.argument("email")
 @click.option("--name")
-@click.option("--role", "roles", multiple=True, type=click.Choice(staff.ROLES),
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
               help="Replaces the roles (repeatable).")
 @click.option("--pool", "pools", multiple=True, metavar="POOL[:PRIORITY]", help="Add or re-prioritise.")
 @click.option("--alias", "aliases", multiple=True, help="Add an alias.")

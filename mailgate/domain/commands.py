@@ -1,17 +1,26 @@
-"""Email commands: the ``#`` lines at the top of a staff member's reply (SPEC §5).
+"""Every word staff can send mailgate by mail (SPEC §5), read in one place.
 
-Pure: text in, ``Instructions`` out. Commands are lines that start with ``#`` before the first
-line of ordinary text; blank lines between them are allowed. What follows is the reply's body.
-Unknown commands and bad arguments are reported as problems, so the whole reply can be refused
-with an explanation before anything is applied.
+- ``#`` commands at the top of a reply to a forwarded case (``read_commands``): lines that start
+  with ``#`` before the first line of ordinary text (blank lines between them are allowed); what
+  follows is the reply's body. Unknown commands and bad arguments are reported as problems, so
+  the whole reply can be refused with an explanation before anything is applied.
+- ``#approve`` / ``#reject <why>`` in an answer to an approval request (``read_verdict``).
+- The subject of a mail to ``+cmd``: ``absent until YYYY-MM-DD [deputy USER]`` or ``back``
+  (``read_absence``); the caller strips ``Re:``-style prefixes first (``mail.normalize``).
+- The subaddresses that are commands (``Subaddress``), as opposed to signed reply tokens.
+
+Pure: text in, frozen values out.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Final
+
+from mailgate.domain.kinds import Priority
 
 _LINE: Final = re.compile(r"^\s*#([A-Za-z_-]+)\b\s*(.*?)\s*$")
 _FIELD: Final = re.compile(r"^([A-Za-z0-9_.-]{1,100})\s*=\s*(.*)$")
@@ -39,7 +48,7 @@ LATER: Final = frozenset({"qualify", "convert"})
 APPROVAL_ONLY: Final = frozenset({"approve", "reject"})
 _NEEDS_ARG: Final = frozenset({Verb.STATUS, Verb.ASSIGN, Verb.PRIORITY, Verb.CATEGORY, Verb.SET,
                                Verb.CONSULT, Verb.ANSWER})
-PRIORITIES: Final = ("normal", "urgent")
+PRIORITIES: Final = tuple(Priority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +122,62 @@ def read_commands(text: str) -> Instructions:
         problems.append(f"at most {MAX_COMMANDS} commands per reply")
     body = "\n".join(lines[i:]).strip("\n")
     return Instructions(tuple(commands), body, tuple(problems))
+
+
+class Subaddress(StrEnum):
+    """Subaddresses of a supervised mailbox that are commands, not reply tokens."""
+
+    NEXT = "next"        # claim and forward the oldest waiting case of the sender's pools
+    CMD = "cmd"          # the subject is a command: absence
+
+
+_APPROVE: Final = re.compile(r"^\s*#approve\s*$", re.IGNORECASE | re.MULTILINE)
+_REJECT: Final = re.compile(r"^\s*#reject\b[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An approver's answer: approve (with the edited text, if any) or reject (with a reason)."""
+
+    approve: bool
+    text: str | None = None       # approve: the approver's edited text; None sends the draft as is
+    reason: str = ""              # reject: why
+
+
+def read_verdict(text: str) -> Verdict | None:
+    """``#reject <why>`` anywhere wins; else ``#approve`` on a line of its own, the rest of the
+    text being the approver's edit; None when neither is there."""
+    rejected = _REJECT.search(text)
+    if rejected:
+        return Verdict(False, reason=rejected[1].strip())
+    if not _APPROVE.search(text):
+        return None
+    edited = _APPROVE.sub("", text).strip()
+    return Verdict(True, text=edited or None)
+
+
+_ABSENT: Final = re.compile(r"^\s*absent\s+until\s+(\d{4}-\d{2}-\d{2})(?:\s+deputy\s+(\S+))?\s*$",
+                            re.IGNORECASE)
+_BACK: Final = re.compile(r"^\s*back\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Absence:
+    """``absent until DATE [deputy USER]`` (``until`` set) or ``back`` (``until`` None)."""
+
+    until: date | None
+    deputy: str = ""
+
+
+def read_absence(subject: str) -> Absence | None:
+    """Read a ``+cmd`` subject (prefixes already stripped); None when it is neither form."""
+    if _BACK.match(subject):
+        return Absence(None)
+    absent = _ABSENT.match(subject)
+    if absent is None:
+        return None
+    try:
+        until = date.fromisoformat(absent[1])
+    except ValueError:
+        return None
+    return Absence(until, absent[2] or "")

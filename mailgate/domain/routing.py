@@ -1,6 +1,7 @@
-"""Who gets a case: pool modes, round-robin turn order, and who may own which case (SPEC §5).
+"""Who gets a new case: pool modes and round-robin turn order (SPEC §5).
 
-Pure: the services layer reads members from the database and asks these functions.
+Pure: the case operations read members from the database and ask these functions; who may own
+which case is ``authority.may_own``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from mailgate.domain.authority import may_own
 
 
 class Mode(StrEnum):
@@ -23,16 +26,6 @@ class Member:
     staff_id: int
     available: bool             # active and not absent
     roles: frozenset[str]
-
-
-def may_own(roles: frozenset[str], case_type: str) -> bool:
-    """Sales leads only ever go to staff with the ``sales`` role; other cases to anyone."""
-    return case_type != "lead" or "sales" in roles
-
-
-def may_dispatch(roles: frozenset[str], is_pool_manager: bool) -> bool:
-    """Who may ``#assign`` a case they do not own: managers, supervisors, the pool's manager."""
-    return is_pool_manager or bool(roles & {"manager", "supervisor"})
 
 
 def next_in_turn(members: Sequence[Member], last_staff_id: int | None, case_type: str) -> int | None:

@@ -29,7 +29,7 @@ from mailgate.config import ImapConfig, MailboxConfig
 from mailgate.errors import ImapAuthError, ImapError, IntakeError
 from mailgate.faults import checkpoint
 from mailgate.intake.inbox import Acceptor, RawMessage
-from mailgate.storage import repos
+from mailgate.storage import mailstate
 from mailgate.storage.db import Database
 from mailgate.storage.locks import ExclusiveLock
 
@@ -425,14 +425,14 @@ class MailboxPoller:
             await conn.wait_for_mail(self.cfg.poll_interval.total_seconds(), stop)
 
     async def _check_validity(self, validity: int) -> None:
-        changed = await self.db.run(partial(repos.check_uidvalidity, name=self.box.name,
+        changed = await self.db.run(partial(mailstate.check_uidvalidity, name=self.box.name,
                                             validity=validity, now=self.clock.now()))
         if changed:
             log.warning("imap_uidvalidity_changed mailbox=%s uidvalidity=%s: rescanning",
                         self.box.name, validity)
 
     async def _cursor(self) -> int | None:
-        return await self.db.run(partial(repos.imap_cursor, name=self.box.name, now=self.clock.now()))
+        return await self.db.run(partial(mailstate.imap_cursor, name=self.box.name, now=self.clock.now()))
 
     async def poll_once(self, conn: ImapConnection, validity: int, uidnext: int = 0) -> int:
         """Take every new message once; return how many were taken."""
@@ -499,10 +499,10 @@ class MailboxPoller:
         return len(done)
 
     async def _advance(self, last_uid: int, count: int) -> None:
-        await self.db.run(partial(repos.advance_cursor, name=self.box.name, last_uid=last_uid,
+        await self.db.run(partial(mailstate.advance_cursor, name=self.box.name, last_uid=last_uid,
                                   count=count, now=self.clock.now()))
 
     async def _state(self, **values: object) -> None:
         now = self.clock.now()
-        await self.db.run(lambda s: repos.update_mailbox_state(s, self.box.name, now, **values))
+        await self.db.run(lambda s: mailstate.update_mailbox_state(s, self.box.name, now, **values))
 

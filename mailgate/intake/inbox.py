@@ -11,14 +11,15 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from mailgate.clock import Clock
+from mailgate.domain.kinds import InboundState
 from mailgate.mail.parse import content_digest
-from mailgate.storage import repos
+from mailgate.storage import inbound
 from mailgate.storage.db import DB_ERRORS, Database, storage_failure
+from mailgate.wakeups import NoWakeup, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,24 @@ class Acceptor(Protocol):
 
 
 class Inbox:
-    """Stores raw messages and wakes the processor after each commit."""
+    """Stores raw messages and wakes the processor (``inbound_ready``) after each commit."""
 
-    def __init__(self, db: Database, clock: Clock,
-                 on_stored: Callable[[], None] = lambda: None,
+    def __init__(self, db: Database, clock: Clock, inbound_ready: Wakeup | None = None,
                  timeout: float = 30.0) -> None:
         self.db = db
         self.clock = clock
-        self.on_stored = on_stored
+        self.inbound_ready = inbound_ready or NoWakeup()
         self.timeout = timeout
 
-    def row_for(self, message: RawMessage) -> repos.NewInbound:
+    def row_for(self, message: RawMessage) -> inbound.NewInbound:
         """The inbound row for ``message``: digests, bounded envelope fields, initial state."""
-        return repos.NewInbound(
+        return inbound.NewInbound(
             source=message.source, source_key=message.source_key,
             digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
             mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
             mailbox=message.mailbox, peer=message.peer[:100], raw=message.data,
-            received_at=self.clock.now(), state="quarantined" if message.quarantine else "pending",
+            received_at=self.clock.now(),
+            state=InboundState.QUARANTINED if message.quarantine else InboundState.PENDING,
             reason=message.quarantine,
         )
 
@@ -82,12 +83,12 @@ class Inbox:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                inbound_id, created, state = await self.db.run(lambda s: repos.insert_inbound(s, row))
+                inbound_id, created, state = await self.db.run(lambda s: inbound.insert_inbound(s, row))
         except (*DB_ERRORS, TimeoutError) as exc:
             log.error("intake_failed source=%s error=%s", message.source, type(exc).__name__)
             raise storage_failure(exc) from exc
         log.info("intake_stored id=%s source=%s size=%s duplicate=%s ms=%.2f", inbound_id,
                  message.source, len(message.data), not created, (time.perf_counter() - started) * 1000)
         if created and not message.quarantine:
-            self.on_stored()
-        return Receipt(inbound_id, created, quarantined=state == "quarantined")
+            self.inbound_ready.notify()
+        return Receipt(inbound_id, created, quarantined=state is InboundState.QUARANTINED)

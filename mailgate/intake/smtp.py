@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailgate.errors import IntakeError
 from mailgate.faults import checkpoint
 from mailgate.intake.inbox import Acceptor, RawMessage
-from mailgate.mail.addresses import is_valid
+from mailgate.mail.addresses import is_valid, split_subaddress
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,7 @@ class Recipients:
         self.delimiter = delimiter
 
     def mailbox_for(self, rcpt: str) -> str | None:
-        local, _, domain = rcpt.lower().rpartition("@")
-        base = local.split(self.delimiter, 1)[0] if self.delimiter else local
-        return self.by_address.get(f"{base}@{domain}")
+        return self.by_address.get(split_subaddress(rcpt, self.delimiter)[0])
 
 
 class MailgateSMTP(SMTP):
@@ -112,6 +110,14 @@ class IntakeHandler:
             # RFC 2033 §4.2: one reply per successful RCPT, in order.
             return "\r\n".join(status for _ in rcpts)
         return status
+
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd calls this for an error in a handler or the protocol: our own bug must never
+        reach a sender as a permanent ``500``, which would bounce their mail; ``451`` asks for a
+        retry (and the message is not acknowledged)."""
+        log.error("smtp_handler_error error=%s", type(error).__name__, exc_info=error)
+        return TEMPFAIL
 
 
 def _peer(session: Session) -> str:

@@ -71,3 +71,13 @@ def parse_single(raw_values: list[str]) -> tuple[Address | None, bool]:
     unquoted = _ENCODED_WORD.sub("", _QUOTED.sub("", raw_values[0]))
     trusted = len(raw_values) == 1 and len(pairs) == 1 and unquoted.count("@") == 1
     return Address(decode_value(name), addr), trusted
+
+
+def split_subaddress(addr: str, delimiter: str) -> tuple[str, str]:
+    """``support+next@example.com`` → (``support@example.com``, ``next``); lower-cased.
+
+    The subaddress is what follows the first ``delimiter`` in the local part ('' when none).
+    """
+    local, _, domain = addr.lower().rpartition("@")
+    base, _, sub = local.partition(delimiter) if delimiter else (local, "", "")
+    return f"{base}@{domain}", sub

@@ -8,12 +8,11 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from mailgate.cases.context import Context
 from mailgate.errors import PermanentDeliveryError, TransientDeliveryError
 from mailgate.faults import checkpoint
-from mailgate.outbound import outbox
 from mailgate.outbound.sender import MailSession, MailTransport
-from mailgate.services.context import Context
-from mailgate.storage import repos
+from mailgate.storage import mailstate, messages, outbox
 from mailgate.storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -68,9 +67,10 @@ def _failed(session: Session, ctx: Context, row: Outbox, error: str, now: dateti
     status = error.split(" ", 1)[0]
     if status.isdigit() and status.startswith("5"):
         for rcpt in row.rcpt_to:
-            repos.record_bounce(session, rcpt.lower(), True, status, now, ctx.config.gateway.bounce_threshold)
+            mailstate.record_bounce(session, rcpt.lower(), True, status, now,
+                                    ctx.config.gateway.bounce_threshold)
     if row.ticket_id is not None:
-        repos.add_events(session, [(row.ticket_id, now, "delivery_failed",
+        messages.add_events(session, [(row.ticket_id, now, "delivery_failed",
                                     f"to {', '.join(row.rcpt_to)[:300]}: {error[:300]}")])
 
 

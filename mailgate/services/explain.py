@@ -1,8 +1,9 @@
 """``mailgate route --explain``: what the pipeline would do with a message, writing nothing.
 
-The analysis (classification, match, decision) is reported, then the whole unit of work runs
-once for real, staff replies, holds and routing included, inside a transaction that is rolled
-back: what it says it would do is what the daemon would do.
+The analysis (classification, match, decision) is reported with the route that takes the
+message and the routes passed over before it; then the whole unit of work runs once for real,
+staff replies, holds and routing included, inside a transaction that is rolled back: what it
+says it would do is what the daemon would do.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailgate.cases.context import Context
+from mailgate.cases.inbound import Analysis, Received, analyse
+from mailgate.cases.routes import passed_over, route_for
 from mailgate.errors import ParseError
-from mailgate.services.context import Context
-from mailgate.services.process import Analysis, Outcome, Received, analyse, parse_bounded, persist
-from mailgate.storage import repos
+from mailgate.services.process import Outcome, parse_bounded, persist
+from mailgate.storage import inbound
 
 
 async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
@@ -29,13 +32,14 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
     now = ctx.clock.now()
 
     def read_only(session: Session) -> tuple[Analysis, Outcome]:
-        facts = analyse(session, ctx, mail, rcpts, now)
-        row_id, _, _ = repos.insert_inbound(session, repos.NewInbound(
+        row_id, _, _ = inbound.insert_inbound(session, inbound.NewInbound(
             source="explain", source_key=None, digest=f"explain-{secrets.token_hex(16)}",
             sha256=hashlib.sha256(raw).hexdigest(), mail_from="", rcpt_to=rcpts, mailbox="", peer="",
             raw=raw, received_at=now))
+        row = Received(row_id, "explain", "", tuple(rcpts), "", now)
         try:
-            outcome = persist(session, ctx, Received(row_id, "explain", "", tuple(rcpts), "", now), mail, now)
+            facts = analyse(session, ctx, row, mail, now)
+            outcome = persist(session, ctx, row, mail, now)
         finally:
             session.rollback()
         return facts, outcome
@@ -55,6 +59,8 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
         "action": facts.decision.action.value,
         "reason": facts.decision.reason,
         "attachments": len(mail.attachments),
+        "route": f"{route_for(facts).name}: {route_for(facts).when}",
+        "passed_over": "; ".join(f"{r.name} (not {r.when})" for r in passed_over(facts)) or "-",
         "outcome": outcome.state,                       # done | quarantined
         "outcome_reason": outcome.reason,               # e.g. held: …, staff/reply, new_case/none/personal
         "outcome_case": ctx.tag(outcome.ticket_id) if outcome.ticket_id else "-",

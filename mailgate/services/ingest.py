@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailgate.cases.context import Context
+from mailgate.cases.inbound import Received
+from mailgate.domain.kinds import InboundState
 from mailgate.errors import ParseError
 from mailgate.intake.inbox import Inbox, RawMessage, Receipt
 from mailgate.mail.parse import ParsedMail
-from mailgate.services.context import Context
-from mailgate.services.process import Outcome, Received, parse_bounded, persist
-from mailgate.storage import repos
+from mailgate.services.process import Outcome, parse_bounded, persist
+from mailgate.storage import inbound
+from mailgate.wakeups import NoWakeup, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,10 @@ log = logging.getLogger(__name__)
 class Ingest:
     """``accept()`` for receivers: durable and processed, or durable and queued, or refused."""
 
-    def __init__(self, ctx: Context, inbox: Inbox, on_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, ctx: Context, inbox: Inbox, outbox_ready: Wakeup | None = None) -> None:
         self.ctx = ctx
         self.inbox = inbox
-        self.on_queued = on_queued
+        self.outbox_ready = outbox_ready or NoWakeup()
 
     async def accept(self, message: RawMessage) -> Receipt:
         if message.quarantine:          # the receiver already knows: store it straight there
@@ -57,18 +59,19 @@ class Ingest:
                  outcome.state if outcome else "-", outcome.ticket_id if outcome else "-",
                  (time.perf_counter() - started) * 1000)
         if outcome is not None and outcome.queued:
-            self.on_queued()
+            self.outbox_ready.notify()
         return receipt
 
 
-def _store_and_process(session: Session, ctx: Context, row: repos.NewInbound, mail: ParsedMail | str,
+def _store_and_process(session: Session, ctx: Context, row: inbound.NewInbound, mail: ParsedMail | str,
                        now: datetime) -> tuple[Receipt, Outcome | None]:
-    inbound_id, created, state = repos.insert_inbound(session, row)
+    inbound_id, created, state = inbound.insert_inbound(session, row)
     if not created:
-        return Receipt(inbound_id, False, quarantined=state == "quarantined"), None
+        return Receipt(inbound_id, False, quarantined=state is InboundState.QUARANTINED), None
     if isinstance(mail, str):
-        repos.finish_inbound(session, inbound_id, "quarantined", now, mail)
-        return Receipt(inbound_id, True, quarantined=True), Outcome(inbound_id, "quarantined", reason=mail)
+        inbound.finish(session, inbound_id, InboundState.QUARANTINED, now, mail)
+        return (Receipt(inbound_id, True, quarantined=True),
+                Outcome(inbound_id, InboundState.QUARANTINED, reason=mail))
     received = Received(inbound_id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, now)
     outcome = persist(session, ctx, received, mail, now)
-    return Receipt(inbound_id, True, quarantined=outcome.state == "quarantined"), outcome
+    return Receipt(inbound_id, True, quarantined=outcome.state == InboundState.QUARANTINED), outcome

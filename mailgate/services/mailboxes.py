@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailgate.cases.context import Context
 from mailgate.clock import iso
-from mailgate.services.context import Context
-from mailgate.storage import repos
+from mailgate.storage import mailstate
 
 
 async def list_mailboxes(ctx: Context) -> list[dict[str, Any]]:
-    states = {s.name: s for s in await ctx.db.run(repos.mailbox_states)}
+    states = {s.name: s for s in await ctx.db.run(mailstate.mailbox_states)}
     rows: list[dict[str, Any]] = []
     for box in ctx.config.mailboxes:
         state = states.get(box.name)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailgate.cases.context import Context
 from mailgate.clock import iso
-from mailgate.outbound import outbox
-from mailgate.services.context import Context
+from mailgate.storage import outbox, reads
 
 
 async def outbox_rows(ctx: Context, state: str | None) -> list[dict[str, Any]]:
-    rows = await ctx.db.run(lambda s: outbox.listing(s, state))
+    rows = await ctx.db.run(lambda s: reads.outbox_rows(s, state))
     return [{
-        "id": r.id, "ticket_id": r.ticket_id, "to": list(r.rcpt_to), "subject": r.subject,
+        "id": r.id, "ticket_id": r.ticket_id, "to": list(r.to), "subject": r.subject,
         "message_id": r.message_id, "state": r.state, "attempts": r.attempts,
         "next_attempt_at": iso(r.next_attempt_at), "last_error": r.last_error,
     } for r in rows]

@@ -7,18 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailgate.cases.context import Context
 from mailgate.clock import iso
-from mailgate.domain.states import Category
+from mailgate.domain.authority import ROLES
 from mailgate.errors import NotFound, UsageError
 from mailgate.mail.addresses import is_valid
-from mailgate.services.context import Context
+from mailgate.storage import cases
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Staff, Status, Ticket
+from mailgate.storage.models import Staff
 
-ROLES: Final = ("operator", "sales", "supervisor", "manager")
 MAX_FOOTER_IMAGE: Final = 512 * 1024
 
 
@@ -93,7 +92,7 @@ async def add_user(ctx: Context, email: str, edit: StaffEdit) -> dict[str, Any]:
     now = ctx.clock.now()
 
     def work(session: Session) -> dict[str, Any]:
-        existing = session.scalar(select(Staff).where(Staff.email == address))
+        existing = staff_repo.by_email(session, address)
         if existing is not None and existing.active:
             raise UsageError(f"{address} is already a staff member")
         if staff_repo.by_address(session, address) is not None:
@@ -126,10 +125,7 @@ async def remove_user(ctx: Context, email: str) -> None:
 
     def work(session: Session) -> None:
         staff = _need(session, email)
-        open_cases = session.scalars(
-            select(Ticket.id).join(Status, Ticket.status_id == Status.id)
-            .where(Ticket.owner_id == staff.id,
-                   Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))).all()
+        open_cases = cases.open_cases_of(session, staff.id)
         if open_cases:
             listed = ", ".join(ctx.tag(i) for i in open_cases[:5])
             raise UsageError(f"{staff.email} still owns {len(open_cases)} open case(s) ({listed}); "

@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from mailgate.domain import deadlines, routing
+from mailgate.cases import approvals, assignment, consultations, lifecycle, people
+from mailgate.cases.context import Context
+from mailgate.domain import deadlines
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, SendTemplate
+from mailgate.domain.kinds import ConsultationState, DraftState
 from mailgate.domain.states import Category
-from mailgate.services import approvals, assignment, consultations
-from mailgate.services.context import Context
-from mailgate.services.effects import apply_effects
-from mailgate.storage import repos
+from mailgate.services import units
+from mailgate.storage import cases, reads
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Consultation, Draft, PoolState, Status, Ticket
 
@@ -55,10 +56,11 @@ async def sweep(ctx: Context) -> SweepReport:
         + await _each(ctx, _due(Ticket, Ticket.customer_due_at, now), _expire_awaiting_customer, now),
         consultations_overdue=await _each(
             ctx, _due(Consultation, Consultation.due_at, now).where(
-                Consultation.state == "open", Consultation.overdue_notified_at.is_(None)),
+                Consultation.state == ConsultationState.OPEN, Consultation.overdue_notified_at.is_(None)),
             _consultation_overdue, now),
         approval_reminders=await _each(
-            ctx, _due(Draft, Draft.remind_at, now).where(Draft.state == "pending"), _approval_reminder, now),
+            ctx, _due(Draft, Draft.remind_at, now).where(Draft.state == DraftState.PENDING),
+            _approval_reminder, now),
         digests=await _digests(ctx, now),
     )
     if report.total:
@@ -87,7 +89,7 @@ async def _each(ctx: Context, query: Select[Any], act: Action, now: datetime) ->
             effects = act(session, ctx, row_id, now)
             if effects is None:
                 return False
-            apply_effects(session, ctx, effects, now)
+            units.carry_out(session, ctx, effects, now)
             return True
         done += bool(await ctx.db.run(work))
     return done
@@ -102,43 +104,28 @@ def _lock(query: Select[Any], row_id: int, session: Session) -> Select[Any]:
     return narrowed
 
 
-# --- round-robin rollover ---------------------------------------------------------------------
+# --- the deadlines ------------------------------------------------------------------------------
 
 def _rollover(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
-    ticket = repos.get_ticket(session, ticket_id)
-    if ticket is None or ticket.owner_id is None or ticket.acked:
-        if ticket is not None:
-            ticket.rollover_at = None
-        return []
-    members = assignment.members(session, ticket.pool, now, busy=ticket.owner_id)
-    next_id = routing.next_in_turn(members, ticket.owner_id, ticket.type)
-    target = staff_repo.by_id(session, next_id) if next_id is not None else None
-    spans = assignment.spans(ctx, ticket.pool)
-    if target is None:
-        ticket.rollover_at = deadlines.given_in_turn(now, spans)
-        return [RecordEvent(ticket.id, "rollover_skipped", "no other member available")]
-    previous = staff_repo.by_id(session, ticket.owner_id)
-    effects = assignment.assign(session, ctx, ticket, target, now,
-                                by=f"rollover (not acknowledged within {spans.rollover_after})")
-    staff_repo.record_assigned(session, ticket.pool, target.id)
-    ticket.rollover_at = deadlines.given_in_turn(now, spans)
-    who = previous.email if previous else "?"
-    return [RecordEvent(ticket.id, "rolled_over", f"{who} -> {target.email}"), *effects]
+    ticket = cases.get(session, ticket_id)
+    return assignment.rollover(session, ctx, ticket, now) if ticket is not None else []
 
-
-# --- expiry ------------------------------------------------------------------------------------
 
 def _expired_status(session: Session, name: str) -> Status:
-    return repos.status_named(session, name) or repos.status_for(session, Category.EXPIRED)
+    return cases.status_named(session, name) or cases.status_for(session, Category.EXPIRED)
+
+
+def _expire(session: Session, ticket: Ticket, status: str, why: str, now: datetime) -> list[Effect]:
+    ticket.updated_at = now
+    lifecycle.set_status(ticket, _expired_status(session, status))
+    return [RecordEvent(ticket.id, "expired", why)]
 
 
 def _expire_unanswered(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
-    ticket = repos.get_ticket(session, ticket_id)
+    ticket = cases.get(session, ticket_id)
     if ticket is None:
         return None
-    ticket.updated_at = now
-    assignment.set_status(ticket, _expired_status(session, deadlines.EXPIRED_UNANSWERED))
-    effects: list[Effect] = [RecordEvent(ticket.id, "expired", "no answer by the reply deadline")]
+    effects = _expire(session, ticket, deadlines.EXPIRED_UNANSWERED, "no answer by the reply deadline", now)
     if ticket.owner_id is not None:
         effects.append(NotifyStaff("case_expired_notice", ticket.owner_id, ticket.id,
                                    {"why": "nobody answered the customer by the reply deadline"}))
@@ -147,32 +134,24 @@ def _expire_unanswered(session: Session, ctx: Context, ticket_id: int, now: date
 
 def _expire_awaiting_customer(session: Session, ctx: Context, ticket_id: int,
                               now: datetime) -> list[Effect] | None:
-    ticket = repos.get_ticket(session, ticket_id)
+    ticket = cases.get(session, ticket_id)
     if ticket is None:
         return None
-    ticket.updated_at = now
-    assignment.set_status(ticket, _expired_status(session, deadlines.EXPIRED_AWAITING_CUSTOMER))
-    effects: list[Effect] = [RecordEvent(ticket.id, "expired", "the customer did not reply in time")]
+    effects = _expire(session, ticket, deadlines.EXPIRED_AWAITING_CUSTOMER,
+                      "the customer did not reply in time", now)
     if ticket.requester:
         effects.append(SendTemplate("case_expired", (ticket.requester,), ticket.id))
     return effects
 
 
-# --- consultations and approvals ----------------------------------------------------------------
-
 def _consultation_overdue(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:
-    consultation = session.get(Consultation, row_id)
-    if consultation is None:
-        return None
-    consultation.overdue_notified_at = now
-    return consultations.overdue_effects(session, ctx, consultation)
+    consultation = cases.consultation(session, row_id)
+    return consultations.overdue(session, consultation, now) if consultation is not None else None
 
 
 def _approval_reminder(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:
-    draft = session.get(Draft, row_id)
-    if draft is None:
-        return None
-    return approvals.remind(session, ctx, draft, now)
+    draft = cases.draft(session, row_id)
+    return approvals.remind(session, ctx, draft, now) if draft is not None else None
 
 
 # --- daily digest ------------------------------------------------------------------------------
@@ -188,7 +167,7 @@ async def _digests(ctx: Context, now: datetime) -> int:
 
 
 def _digest(session: Session, ctx: Context, pool: str, now: datetime) -> int:
-    manager = staff_repo.by_address(session, ctx.config.pool(pool).manager)
+    manager = people.pool_manager(session, ctx, pool)
     if manager is None:
         return 0
     today = now.date().isoformat()
@@ -201,26 +180,17 @@ def _digest(session: Session, ctx: Context, pool: str, now: datetime) -> int:
     lines = _digest_lines(session, ctx, pool, now)
     if not lines:
         return 0                                      # nothing open: no mail today
-    apply_effects(session, ctx, [NotifyStaff("manager_digest", manager.id, 0, {
+    units.carry_out(session, ctx, [NotifyStaff("manager_digest", manager.id, 0, {
         "pool": pool, "lines": lines, "count": len(lines), "day": today})], now)
     return 1
 
 
 def _digest_lines(session: Session, ctx: Context, pool: str, now: datetime) -> Sequence[str]:
-    rows = session.execute(
-        select(Ticket, Status.name).join(Status, Ticket.status_id == Status.id)
-        .where(Ticket.pool == pool, Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))
-        .order_by(Ticket.id)).all()
     lines = []
-    for ticket, status in rows:
-        owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
-        due = min((d for d in (ticket.reply_due_at, ticket.customer_due_at) if d is not None), default=None)
-        overdue = " OVERDUE" if due is not None and due <= now else ""
-        lines.append(f"{ctx.tag(ticket.id)} {status:<22} {owner.email if owner else '(unassigned)':<28}"
-                     f" {ticket.subject[:50]}{overdue}")
-    overdue_consultations = session.scalars(
-        select(Consultation).join(Ticket, Ticket.id == Consultation.ticket_id)
-        .where(Ticket.pool == pool, Consultation.state == "open", Consultation.due_at <= now)).all()
+    for case in reads.unresolved_in_pool(session, pool):
+        overdue = " OVERDUE" if case.due is not None and case.due <= now else ""
+        lines.append(f"{ctx.tag(case.id)} {case.status:<22} {case.owner or '(unassigned)':<28}"
+                     f" {case.subject[:50]}{overdue}")
     lines += [f"{ctx.tag(c.ticket_id)} consultation with {c.department} overdue since "
-              f"{c.due_at:%Y-%m-%d %H:%M}" for c in overdue_consultations]
+              f"{c.due_at:%Y-%m-%d %H:%M}" for c in reads.overdue_consultations(session, pool, now)]
     return lines

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +87,19 @@ class Database:
         # Threads first: a connection returned after the pool was disposed would stay open.
         self._threads.shutdown(wait=True)
         self.engine.dispose()
+
+
+def insert_once(session: Session, table: type[Any], returning: bool = False) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING [RETURNING id]`` for this dialect, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table.__name__, returning)
+    if key not in _INSERT_ONCE:
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()
+        _INSERT_ONCE[key] = stmt.returning(table.id) if returning else stmt
+    return _INSERT_ONCE[key]
+
+
+_INSERT_ONCE: dict[tuple[str, str, bool], Any] = {}
 
 
 DB_ERRORS = (OperationalError, DBAPIError, OSError)

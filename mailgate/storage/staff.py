@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from mailgate.domain.authority import Person, stand_in
 from mailgate.storage.models import PoolMember, PoolState, Staff, StaffAlias
 
 
@@ -142,14 +143,26 @@ def record_assigned(session: Session, pool: str, staff_id: int) -> None:
     session.flush()
 
 
-def deputy_chain(session: Session, staff: Staff, now: datetime) -> Staff:
-    """The staff member who stands in for ``staff`` now: their deputy (or the deputy's), else them."""
-    seen = {staff.id}
-    current = staff
-    while current.absent(now) and current.deputy_id is not None and current.deputy_id not in seen:
-        deputy = session.get(Staff, current.deputy_id)
-        if deputy is None or not deputy.active:
-            break
-        seen.add(deputy.id)
-        current = deputy
-    return current
+def person(staff: Staff) -> Person:
+    """The rules' view of a staff member."""
+    return Person(staff.id, staff.role_set, staff.absent_until, staff.deputy_id, staff.active)
+
+
+def stand_in_for(session: Session, staff: Staff, now: datetime) -> Staff:
+    """The staff member who acts for ``staff`` now: their deputy (or the deputy's), else them."""
+
+    def lookup(staff_id: int) -> Person | None:
+        other = session.get(Staff, staff_id)
+        return person(other) if other is not None else None
+
+    found = stand_in(person(staff), lookup, now)
+    if found.id == staff.id:
+        return staff
+    chosen = session.get(Staff, found.id)
+    assert chosen is not None
+    return chosen
+
+
+def by_email(session: Session, email: str) -> Staff | None:
+    """The staff row registered with ``email``, active or not."""
+    return session.scalar(select(Staff).where(Staff.email == email.lower()))

@@ -18,7 +18,7 @@ import pytest
 
 from mailgate.app import App
 from mailgate.services import tickets
-from mailgate.storage import repos
+from mailgate.storage import inbound
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
 from tests.integration.test_operators import add_staff, body_of, inbox
@@ -133,6 +133,6 @@ async def test_operator_answers_from_neomutt_and_the_customer_gets_only_the_answ
         assert shown["status"] == "waiting for customer"
         staff_mail = [m for m in shown["messages"] if m["disposition"] == "staff:reply"]
         assert len(staff_mail) == 1
-        sent = await app.ctx.db.run(lambda s: repos.get_inbound(s, 2, with_raw=True))
+        sent = await app.ctx.db.run(lambda s: inbound.get(s, 2, with_raw=True))
         assert sent is not None                      # what NeoMutt sent: signature and quote included
         assert b"-- \r\nBob Operator\r\nExample Support, desk 4" in sent.raw and b"> My printer" in sent.raw

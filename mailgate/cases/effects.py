@@ -1,13 +1,21 @@
-"""Interpret domain Effects inside the caller's unit of work: outbox rows, case messages, history."""
+"""Carry out domain Effects inside the caller's unit of work: outbox rows, case messages, history.
+
+The one interpreter of effects: case operations return them, and each use case calls
+``apply_effects`` once per unit of work, before it commits.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailgate.cases import forwarding
+from mailgate.cases.context import Context
+from mailgate.cases.forwarding import Outgoing, queue_mail
 from mailgate.domain.effects import (
     Effect,
     ForwardCase,
@@ -17,10 +25,7 @@ from mailgate.domain.effects import (
     RelayReply,
     SendTemplate,
 )
-from mailgate.services import forwarding
-from mailgate.services.context import Context
-from mailgate.services.forwarding import Outgoing, queue_mail
-from mailgate.storage import repos
+from mailgate.storage import mailstate, messages
 from mailgate.storage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -31,24 +36,12 @@ def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now
     queued = 0
     history: list[tuple[int, datetime, str, str]] = []
     for effect in effects:
-        if isinstance(effect, SendTemplate):
-            _send(session, ctx, effect, now)
-            queued += 1
-        elif isinstance(effect, RecordEvent):
+        if isinstance(effect, RecordEvent):
             history.append((effect.case_id, now, effect.kind, effect.detail))
-        elif isinstance(effect, ForwardCase):
-            forwarding.forward_case(session, ctx, effect, now)
-            queued += 1
-        elif isinstance(effect, RelayReply):
-            forwarding.relay_reply(session, ctx, effect, now)
-            queued += 1
-        elif isinstance(effect, NotifyStaff):
-            forwarding.notify_staff(session, ctx, effect, now)
-            queued += 1
-        elif isinstance(effect, MailDepartment):
-            forwarding.mail_department(session, ctx, effect, now)
-            queued += 1
-    repos.add_events(session, history)
+            continue
+        _MAILERS[type(effect)](session, ctx, effect, now)
+        queued += 1
+    messages.add_events(session, history)
     return queued
 
 
@@ -77,4 +70,13 @@ def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -
                                  disposition=effect.template, mail_from="" if effect.auto else None), now)
     if effect.auto:
         for rcpt in effect.to:
-            repos.record_auto_response(session, rcpt, ticket.id, now)
+            mailstate.record_auto_response(session, rcpt, ticket.id, now)
+
+
+_MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
+    SendTemplate: _send,
+    ForwardCase: forwarding.forward_case,
+    RelayReply: forwarding.relay_reply,
+    NotifyStaff: forwarding.notify_staff,
+    MailDepartment: forwarding.mail_department,
+}

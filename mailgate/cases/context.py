@@ -1,4 +1,6 @@
-"""What every use case needs, built once by the composition root and passed explicitly."""
+"""What every use case and case operation needs, built once by the composition root and passed
+explicitly: the configuration, the database, the clock, the templates, the alerts, and the
+questions about addresses that only the configuration can answer."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from functools import cached_property
 
 from mailgate.clock import Clock
 from mailgate.config import Config, MailboxConfig
+from mailgate.domain.commands import Subaddress
 from mailgate.logs import Alerts
 from mailgate.mail import tokens
+from mailgate.mail.addresses import split_subaddress
 from mailgate.mail.normalize import tag_pattern
 from mailgate.mail.parse import Limits
 from mailgate.matching import MatchContext
@@ -58,11 +62,18 @@ class Context:
 
     def base_address(self, addr: str) -> str:
         """``support+anything@example.com`` → ``support@example.com``."""
-        local, _, domain = addr.lower().rpartition("@")
-        return f"{local.split(self.config.gateway.subaddress_delimiter, 1)[0]}@{domain}"
+        return split_subaddress(addr, self.config.gateway.subaddress_delimiter)[0]
 
     def is_supervised(self, addr: str) -> bool:
         return self.base_address(addr) in self.own_addresses
+
+    def command_word(self, recipients: Sequence[str]) -> Subaddress | None:
+        """The command subaddress (``+next``, ``+cmd``) of the first supervised recipient with one."""
+        for rcpt in recipients:
+            base, sub = split_subaddress(rcpt, self.config.gateway.subaddress_delimiter)
+            if base in self.own_addresses and sub in tuple(Subaddress):
+                return Subaddress(sub)
+        return None
 
     def tag(self, case_id: int) -> str:
         return f"{self.config.gateway.ticket_prefix}#{case_id}"

@@ -13,18 +13,20 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailgate.cases import people
+from mailgate.cases.context import Context
 from mailgate.clock import iso
 from mailgate.config import MailboxConfig
 from mailgate.domain.effects import ForwardCase, MailDepartment, NotifyStaff, RelayReply
+from mailgate.domain.kinds import ForwardRole, MessageKind
+from mailgate.errors import Vanished
 from mailgate.mail import tokens
 from mailgate.mail.addresses import is_valid
 from mailgate.mail.headers import one_line
-from mailgate.outbound import outbox
 from mailgate.outbound.compose import Envelope, Part, compose
-from mailgate.services.context import Context
-from mailgate.storage import repos
+from mailgate.storage import cases, mailstate, messages, outbox
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Consultation, Staff, Ticket
+from mailgate.storage.models import Ticket
 
 log = logging.getLogger(__name__)
 HISTORY_LINES = 6
@@ -38,7 +40,7 @@ class Outgoing:
     envelope: Envelope
     subject: str
     text: str
-    kind: str = "outbound"
+    kind: MessageKind = MessageKind.OUTBOUND
     disposition: str = ""
     mail_from: str | None = None        # envelope sender; None: the From address
     parts: Sequence[Part] = ()
@@ -51,10 +53,10 @@ def _deliverable(session: Session, mail: Outgoing, now: datetime) -> tuple[str, 
     """
     to = mail.envelope.to
     invalid = [a for a in to if not is_valid(a)]
-    suppressed = repos.suppressed_among(session, [a for a in to if a not in invalid])
+    suppressed = mailstate.suppressed_among(session, [a for a in to if a not in invalid])
     if (invalid or suppressed) and mail.ticket is not None:
         why = {**{a: "invalid address" for a in invalid}, **{a: "address bounces" for a in suppressed}}
-        repos.add_events(session, [(mail.ticket.id, now, "not_sent", f"{one_line(a)[:200]}: {reason}")
+        messages.add_events(session, [(mail.ticket.id, now, "not_sent", f"{one_line(a)[:200]}: {reason}")
                                    for a, reason in why.items()])
     return tuple(a for a in to if a not in invalid and a not in suppressed)
 
@@ -77,7 +79,7 @@ def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, in
         subject=mail.subject, message_id=env.message_id, raw=raw, now=now)
     message_id = None
     if mail.ticket is not None:
-        message_id = repos.add_message(
+        message_id = messages.add(
             session, ticket_id=mail.ticket.id, kind=mail.kind, disposition=mail.disposition,
             outbox_id=row_id, message_id=env.message_id, from_addr=env.from_addr, to_addrs=list(env.to),
             subject=mail.subject, text=mail.text, at=now)
@@ -87,7 +89,7 @@ def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, in
 
 
 def _purpose(role: str) -> tokens.Purpose:
-    return tokens.Purpose.REPLY if role == "owner" else tokens.Purpose.NOTICE
+    return tokens.Purpose.REPLY if role == ForwardRole.OWNER else tokens.Purpose.NOTICE
 
 
 def signed(ctx: Context, box: MailboxConfig, case_id: int, staff_id: int,
@@ -104,7 +106,7 @@ def customer_envelope(session: Session, ctx: Context, ticket: Ticket, to: tuple[
                       auto_submitted: str = "") -> Envelope:
     """Mail to the customer side: from the mailbox, threaded on the case's customer-side mail."""
     box = ctx.mailbox_for([], ticket.mailbox)
-    refs = references or tuple(repos.thread_ids(session, ticket.id))
+    refs = references or tuple(messages.thread_ids(session, ticket.id))
     mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
                             ctx.config.message_id_domain)
     return Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
@@ -113,21 +115,14 @@ def customer_envelope(session: Session, ctx: Context, ticket: Ticket, to: tuple[
 
 
 def need_ticket(session: Session, case_id: int) -> Ticket:
-    ticket = repos.get_ticket(session, case_id)
+    ticket = cases.get(session, case_id)
     if ticket is None:
-        raise LookupError(f"case {case_id} vanished")
+        raise Vanished(f"case {case_id} vanished")
     return ticket
 
 
-def _need_staff(session: Session, staff_id: int) -> Staff:
-    staff = staff_repo.by_id(session, staff_id)
-    if staff is None:
-        raise LookupError(f"staff member {staff_id} vanished")
-    return staff
-
-
 def _case_facts(session: Session, ctx: Context, ticket: Ticket) -> dict[str, object]:
-    status = repos.status_of(session, ticket)
+    status = cases.status_of(session, ticket)
     owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
     return {
         "gateway": ctx.config.gateway.name, "tag": ctx.tag(ticket.id), "case_id": ticket.id,
@@ -141,33 +136,33 @@ def _case_facts(session: Session, ctx: Context, ticket: Ticket) -> dict[str, obj
 def forward_case(session: Session, ctx: Context, effect: ForwardCase, now: datetime) -> None:
     """The case, its latest customer message and attachments, to a staff member."""
     ticket = need_ticket(session, effect.case_id)
-    staff = _need_staff(session, effect.staff_id)
+    staff = people.need(session, effect.staff_id)
     box = ctx.mailbox_for([], ticket.mailbox)
-    latest = repos.latest_customer_message(session, ticket.id)
+    latest = messages.latest_from_customer(session, ticket.id)
     history = [f"{m.at:%Y-%m-%d %H:%M} {m.kind:<8} {m.from_addr or '-'}: {m.subject[:60]}"
-               for m in repos.recent_messages(session, ticket.id, HISTORY_LINES)]
+               for m in messages.recent(session, ticket.id, HISTORY_LINES)]
     rendered = ctx.renderer.render("case_forward", {
         **_case_facts(session, ctx, ticket), "role": effect.role, "intro": effect.intro,
         "staff_name": staff.name or staff.email, "history": history,
         "text": latest.text if latest else "", "from": latest.from_addr if latest else ticket.requester,
     })
     reply_to, mid = signed(ctx, box, ticket.id, staff.id, _purpose(effect.role))
-    first = repos.first_message_id(session, ticket.id)
+    first = messages.first_message_id(session, ticket.id)
     refs = tuple(dict.fromkeys(r for r in (first, latest.message_id if latest else "") if r))
     parts = [Part(a.filename, a.content_type, data) for a, data in
-             (repos.attachments_of(session, latest.id) if latest else []) if not a.inline]
+             (messages.attachments_of(session, latest.id) if latest else []) if not a.inline]
     customer = ticket.requester_name or ticket.requester
     queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=f"{customer} via {ctx.config.gateway.name}",
                          to=(staff.email,), message_id=mid, in_reply_to=refs[-1] if refs else "",
                          references=refs, reply_to=reply_to, loop_marker=ctx.loop_marker),
-        rendered.subject, rendered.text, disposition=f"{repos.STAFF_SIDE}forward", parts=parts), now)
+        rendered.subject, rendered.text, disposition=f"{messages.STAFF_SIDE}forward", parts=parts), now)
 
 
 def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datetime) -> None:
     """A notice to a staff member's registered address, answerable by reply when about a case."""
-    staff = _need_staff(session, effect.staff_id)
-    ticket = repos.get_ticket(session, effect.case_id) if effect.case_id else None
+    staff = people.need(session, effect.staff_id)
+    ticket = cases.get(session, effect.case_id) if effect.case_id else None
     box = ctx.mailbox_for([], ticket.mailbox if ticket else "")
     facts = _case_facts(session, ctx, ticket) if ticket else {
         "gateway": ctx.config.gateway.name, "tag": "", "case_id": 0, "subject": ""}
@@ -182,21 +177,21 @@ def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datet
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(staff.email,),
                          message_id=mid, reply_to=reply_to if ticket else "",
                          auto_submitted="auto-generated", loop_marker=ctx.loop_marker),
-        rendered.subject, rendered.text, disposition=f"{repos.STAFF_SIDE}{effect.template}"), now)
+        rendered.subject, rendered.text, disposition=f"{messages.STAFF_SIDE}{effect.template}"), now)
 
 
 def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetime) -> None:
     """The staff member's text (and attachments, and footer) to the requester and cc."""
     ticket = need_ticket(session, effect.case_id)
-    staff = _need_staff(session, effect.staff_id)
-    to = tuple(dict.fromkeys(a for a in (ticket.requester, *repos.cc_of(session, ticket.id)) if a))
+    staff = people.need(session, effect.staff_id)
+    to = tuple(dict.fromkeys(a for a in (ticket.requester, *cases.cc_of(session, ticket.id)) if a))
     text = effect.text.rstrip() + "\n"
     if staff.footer_text:
         text += f"\n{staff.footer_text.rstrip()}\n"
     parts: list[Part] = []
     if effect.source_message is not None:
         parts += [Part(a.filename, a.content_type, data)
-                  for a, data in repos.attachments_of(session, effect.source_message) if not a.inline]
+                  for a, data in messages.attachments_of(session, effect.source_message) if not a.inline]
     if staff.footer_image:
         parts.append(Part(staff.footer_image_name or "footer.jpg", "image/jpeg", staff.footer_image,
                           content_id=f"footer.{staff.id}@{ctx.config.message_id_domain}", inline=True))
@@ -204,19 +199,18 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     queued = queue_mail(session, Outgoing(ticket, customer_envelope(session, ctx, ticket, to), subject, text,
                                           disposition="reply", parts=parts), now)
     if queued is not None and queued[1] is not None and effect.source_message is not None:
-        repos.copy_attachments(session, effect.source_message, queued[1])
-
+        messages.copy_attachments(session, effect.source_message, queued[1])
 
 
 def mail_department(session: Session, ctx: Context, effect: MailDepartment, now: datetime) -> None:
     """The consultation's question (or reminder) to the department, answerable by plain reply."""
-    consultation = session.get(Consultation, effect.consultation_id)
+    consultation = cases.consultation(session, effect.consultation_id)
     if consultation is None:
-        raise LookupError(f"consultation {effect.consultation_id} vanished")
+        raise Vanished(f"consultation {effect.consultation_id} vanished")
     ticket = need_ticket(session, consultation.ticket_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
-    latest = repos.latest_customer_message(session, ticket.id)
+    latest = messages.latest_from_customer(session, ticket.id)
     rendered = ctx.renderer.render(effect.template, {
         **_case_facts(session, ctx, ticket), "audience": "department",
         "department": consultation.department, "question": consultation.question,
@@ -228,5 +222,5 @@ def mail_department(session: Session, ctx: Context, effect: MailDepartment, now:
     queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(consultation.address,),
                          message_id=mid, reply_to=reply_to, loop_marker=ctx.loop_marker),
-        rendered.subject, rendered.text, kind="consultation",
-        disposition=f"{repos.STAFF_SIDE}{effect.template}"), now)
+        rendered.subject, rendered.text, kind=MessageKind.CONSULTATION,
+        disposition=f"{messages.STAFF_SIDE}{effect.template}"), now)

@@ -14,6 +14,7 @@ from typing import Final
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailgate.domain.kinds import OutboxState
 from mailgate.storage.models import Outbox
 
 MAX_ATTEMPTS: Final = 12
@@ -36,13 +37,13 @@ def enqueue(
     """Queue a finished message in the caller's transaction; return the row id."""
     return int(session.connection().execute(_ENQUEUE, {
         "ticket_id": ticket_id, "mail_from": mail_from, "rcpt_to": list(rcpt_to), "subject": subject,
-        "message_id": message_id, "raw": raw, "state": "pending", "attempts": 0,
+        "message_id": message_id, "raw": raw, "state": OutboxState.PENDING, "attempts": 0,
         "next_attempt_at": now, "created_at": now, "last_error": "",
     }).scalar_one())
 
 
 _DUE = (select(Outbox.id)
-        .where(Outbox.state == "pending", Outbox.next_attempt_at <= bindparam("now"),
+        .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= bindparam("now"),
                or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now")))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
@@ -50,13 +51,13 @@ _LEASE = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)))
           .values(lease_until=bindparam("until")))
 _LEASED = select(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True))).order_by(Outbox.id)
 _SENT = (update(Outbox).where(Outbox.id == bindparam("row"))
-         .values(state="sent", sent_at=bindparam("at"), lease_until=None,
+         .values(state=OutboxState.SENT, sent_at=bindparam("at"), lease_until=None,
                  attempts=Outbox.attempts + 1, last_error=""))
 _RETRY = (update(Outbox).where(Outbox.id == bindparam("row"))
           .values(state=bindparam("new_state"), attempts=bindparam("new_attempts"), lease_until=None,
                   last_error=bindparam("error"), next_attempt_at=bindparam("next_at")))
 _FAILED = (update(Outbox).where(Outbox.id == bindparam("row"))
-           .values(state="failed", lease_until=None, attempts=Outbox.attempts + 1,
+           .values(state=OutboxState.FAILED, lease_until=None, attempts=Outbox.attempts + 1,
                    last_error=bindparam("error")))
 
 
@@ -78,7 +79,7 @@ def mark_sent(session: Session, row_id: int, now: datetime) -> None:
 def mark_retry(session: Session, row_id: int, attempts_before: int, now: datetime, error: str) -> None:
     attempts = attempts_before + 1
     session.connection().execute(_RETRY, {
-        "row": row_id, "new_state": "failed" if attempts >= MAX_ATTEMPTS else "pending",
+        "row": row_id, "new_state": OutboxState.FAILED if attempts >= MAX_ATTEMPTS else OutboxState.PENDING,
         "new_attempts": attempts, "error": error[:1000], "next_at": now + backoff(attempts)})
 
 
@@ -89,25 +90,18 @@ def mark_failed(session: Session, row_id: int, error: str) -> None:
 def release_leases(session: Session) -> int:
     """Forget every lease (at start-up of the only sender: SQLite is single-process)."""
     result = session.connection().execute(
-        update(Outbox).where(Outbox.state == "pending", Outbox.lease_until.is_not(None))
+        update(Outbox).where(Outbox.state == OutboxState.PENDING, Outbox.lease_until.is_not(None))
         .values(lease_until=None))
     return int(result.rowcount)
 
 
 def retry_now(session: Session, row_id: int | None, now: datetime) -> int:
     """Make failed (or all pending) rows due now; return how many."""
-    stmt = update(Outbox).where(Outbox.state != "sent")
+    stmt = update(Outbox).where(Outbox.state != OutboxState.SENT)
     if row_id is not None:
         stmt = stmt.where(Outbox.id == row_id)
     result = session.connection().execute(
-        stmt.values(state="pending", next_attempt_at=now, lease_until=None)
+        stmt.values(state=OutboxState.PENDING, next_attempt_at=now, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
-
-
-def listing(session: Session, state: str | None = None) -> Sequence[Outbox]:
-    query = select(Outbox).order_by(Outbox.id)
-    if state:
-        query = query.where(Outbox.state == state)
-    return session.scalars(query).all()

@@ -1,8 +1,7 @@
 """Who owns a case: routing new cases by pool mode, claims, assignment, release (SPEC §5).
 
-All in the caller's unit of work; each owner change forwards the case to the new owner. A claim
-is a conditional update (``owner_id IS NULL``), so of two claims, even from two processes at once,
-exactly one wins.
+Each owner change forwards the case to the new owner. A claim is a conditional update
+(``owner_id IS NULL``), so of two claims, even from two processes at once, exactly one wins.
 """
 
 from __future__ import annotations
@@ -12,18 +11,16 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mailgate.domain import deadlines, routing
+from mailgate.cases import lifecycle, people
+from mailgate.cases.context import Context
+from mailgate.domain import authority, deadlines, routing
 from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent
-from mailgate.domain.states import TRANSITIONS, Category, Event
-from mailgate.errors import UsageError
-from mailgate.services.context import Context
-from mailgate.storage import repos
+from mailgate.domain.kinds import ForwardRole
+from mailgate.domain.states import Event
+from mailgate.errors import Refused
+from mailgate.storage import cases
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Staff, Status, Ticket
-
-
-class Refused(UsageError):
-    """A command or admin action that cannot be done; the message says why."""
+from mailgate.storage.models import Staff, Ticket
 
 
 def members(session: Session, pool: str, now: datetime, busy: int | None = None) -> list[routing.Member]:
@@ -32,42 +29,17 @@ def members(session: Session, pool: str, now: datetime, busy: int | None = None)
             for sid, roles, until in staff_repo.routing_view(session, pool)]
 
 
-def spans(ctx: Context, pool: str) -> deadlines.Spans:
-    cfg = ctx.config.pool(pool)
-    return deadlines.Spans(cfg.rollover_after, cfg.reply_deadline, cfg.customer_deadline)
-
-
-def set_due(ticket: Ticket, due: deadlines.Due) -> None:
-    ticket.rollover_at, ticket.reply_due_at, ticket.customer_due_at = (
-        due.rollover_at, due.reply_due_at, due.customer_due_at)
-
-
-def move(session: Session, ticket: Ticket, event: Event) -> None:
-    """Apply ``event`` to the case's status where the transition table allows it."""
-    current = Category(repos.status_of(session, ticket).category)
-    target = TRANSITIONS.get((current, event))
-    if target is not None and target is not current:
-        set_status(ticket, repos.status_for(session, target))
-
-
-def set_status(ticket: Ticket, status: Status) -> None:
-    """Put the case in ``status``; a resolved case has nothing due and a closing time."""
-    ticket.status_id = status.id
-    if Category(status.category).resolved:
-        ticket.closed_at = ticket.updated_at
-        ticket.close_requested = False
-        set_due(ticket, deadlines.RESOLVED)
-    else:
-        ticket.closed_at = None
-
-
 def _take(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> None:
     ticket.owner_id = staff.id
     ticket.assigned_at = now
     ticket.acked = False
     ticket.rollover_at = None
     ticket.updated_at = now
-    move(session, ticket, Event.CLAIMED)
+    lifecycle.move(session, ticket, Event.CLAIMED)
+
+
+def _nobody(ticket: Ticket, pool: str) -> list[Effect]:
+    return [RecordEvent(ticket.id, "unassigned", f"pool {pool}: nobody available")]
 
 
 def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
@@ -75,36 +47,28 @@ def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime
     pool = ctx.config.pool(ticket.pool)
     mode = routing.Mode(pool.mode)
     if mode is routing.Mode.MANAGER:
-        manager = staff_repo.by_address(session, pool.manager) if pool.manager else None
+        manager = people.pool_manager(session, ctx, pool.name)
         if manager is None:
             who = pool.manager or "(none)"
             return [RecordEvent(ticket.id, "dispatch_failed",
                                 f"pool {pool.name}: manager {who} is not a registered user")]
-        return [ForwardCase(ticket.id, manager.id, "dispatch")]
+        return [ForwardCase(ticket.id, manager.id, ForwardRole.DISPATCH)]
     team = members(session, pool.name, now)
+    listeners = routing.announce_to(team, ticket.type)
+    if not listeners:
+        return _nobody(ticket, pool.name)
     if mode is routing.Mode.PULL:
-        listeners = routing.announce_to(team, ticket.type)
-        if not listeners:
-            return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
         return [RecordEvent(ticket.id, "announced", f"to {len(listeners)} member(s)"),
-                *(ForwardCase(ticket.id, sid, "announce") for sid in listeners)]
-    if not routing.announce_to(team, ticket.type):
-        return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
+                *(ForwardCase(ticket.id, sid, ForwardRole.ANNOUNCE) for sid in listeners)]
     chosen_id = routing.next_in_turn(team, staff_repo.last_assigned(session, pool.name), ticket.type)
     chosen = staff_repo.by_id(session, chosen_id) if chosen_id is not None else None
     if chosen is None:
-        return [RecordEvent(ticket.id, "unassigned", f"pool {pool.name}: nobody available")]
+        return _nobody(ticket, pool.name)
     staff_repo.record_assigned(session, pool.name, chosen.id)
     _take(session, ticket, chosen, now)
-    ticket.rollover_at = deadlines.given_in_turn(now, spans(ctx, ticket.pool))
+    ticket.rollover_at = deadlines.given_in_turn(now, lifecycle.spans(ctx, ticket.pool))
     return [RecordEvent(ticket.id, "assigned", f"{chosen.email} (round robin)"),
-            ForwardCase(ticket.id, chosen.id, "owner", "The case was given to you in turn.")]
-
-
-def reader_of(session: Session, ticket: Ticket, now: datetime) -> Staff | None:
-    """Who reads news about the case now: the owner, or the absent owner's deputy."""
-    owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id is not None else None
-    return staff_repo.deputy_chain(session, owner, now) if owner is not None else None
+            ForwardCase(ticket.id, chosen.id, ForwardRole.OWNER, "The case was given to you in turn.")]
 
 
 def on_customer_reply(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
@@ -112,29 +76,19 @@ def on_customer_reply(session: Session, ctx: Context, ticket: Ticket, now: datet
     if ticket.owner_id is None:
         return route_new_case(session, ctx, ticket, now)
     owner = staff_repo.by_id(session, ticket.owner_id)
-    reader = reader_of(session, ticket, now)
+    reader = people.reader_of(session, ticket, now)
     if owner is None or reader is None:
         return []
     intro = "The customer wrote again."
     if reader.id != owner.id:
         intro += f" You receive this as deputy of {owner.name or owner.email}, who is absent."
-    return [ForwardCase(ticket.id, reader.id, "owner", intro)]
-
-
-def may_act_for(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> bool:
-    """The owner, or whoever stands in for the absent owner."""
-    if ticket.owner_id is None:
-        return False
-    if ticket.owner_id == staff.id:
-        return True
-    owner = staff_repo.by_id(session, ticket.owner_id)
-    return owner is not None and staff_repo.deputy_chain(session, owner, now).id == staff.id
+    return [ForwardCase(ticket.id, reader.id, ForwardRole.OWNER, intro)]
 
 
 def _check_owner(ctx: Context, ticket: Ticket, staff: Staff) -> None:
     if not staff.active:
         raise Refused(f"{staff.email} is not an active staff member")
-    if not routing.may_own(staff.role_set, ticket.type):
+    if not authority.may_own(staff.role_set, ticket.type):
         raise Refused(f"{ctx.tag(ticket.id)} is a sales lead: only staff with the sales role may own it")
 
 
@@ -144,7 +98,7 @@ def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: dat
         return []
     _check_owner(ctx, ticket, staff)
     if ticket.pool not in {p for p, _ in staff_repo.memberships(session, staff.id)} \
-            and not routing.may_dispatch(staff.role_set, False):
+            and not authority.may_dispatch(staff.role_set, False):
         raise Refused(f"you do not work pool {ticket.pool}")
     session.flush()
     won = session.connection().execute(
@@ -155,9 +109,9 @@ def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: dat
         holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
         raise Refused(f"{ctx.tag(ticket.id)} is already taken by "
                       f"{(holder.name or holder.email) if holder else 'someone else'}")
-    move(session, ticket, Event.CLAIMED)
+    lifecycle.move(session, ticket, Event.CLAIMED)
     effects: list[Effect] = [RecordEvent(ticket.id, "claimed", staff.email),
-                             ForwardCase(ticket.id, staff.id, "owner", "You claimed this case.")]
+                             ForwardCase(ticket.id, staff.id, ForwardRole.OWNER, "You claimed this case.")]
     if routing.Mode(ctx.config.pool(ticket.pool).mode) is routing.Mode.PULL:
         for member in routing.announce_to(members(session, ticket.pool, now), ticket.type):
             if member != staff.id:
@@ -177,11 +131,24 @@ def assign(session: Session, ctx: Context, ticket: Ticket, target: Staff, now: d
     previous = ticket.owner_id
     _take(session, ticket, target, now)
     effects: list[Effect] = [RecordEvent(ticket.id, "assigned", f"{target.email} by {by}"),
-                             ForwardCase(ticket.id, target.id, "owner", f"Assigned to you by {by}.")]
+                             ForwardCase(ticket.id, target.id, ForwardRole.OWNER,
+                                         f"Assigned to you by {by}.")]
     if previous is not None and previous != target.id:
         effects.append(NotifyStaff("case_reassigned", previous, ticket.id,
                                    {"new_owner": target.name or target.email, "by": by}))
     return effects
+
+
+def assign_by(session: Session, ctx: Context, ticket: Ticket, actor: Staff, name: str,
+              now: datetime) -> list[Effect]:
+    """``#assign USER`` from ``actor``: the owner, their stand-in, a manager or a supervisor."""
+    if not authority.may_assign(people.acts_for(session, ticket, actor, now), actor.role_set,
+                                people.is_pool_manager(session, ctx, ticket.pool, actor)):
+        raise Refused(f"only the owner, a manager or a supervisor may assign {ctx.tag(ticket.id)}")
+    target = staff_repo.by_name(session, name)
+    if target is None:
+        raise Refused(f"#assign {name}: no such staff member (use the address or a unique name)")
+    return assign(session, ctx, ticket, target, now, by=actor.email)
 
 
 def release(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> list[Effect]:
@@ -189,15 +156,15 @@ def release(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> li
     ticket.owner_id = None
     ticket.assigned_at = None
     ticket.updated_at = now
-    move(session, ticket, Event.RELEASED)
+    lifecycle.move(session, ticket, Event.RELEASED)
     return [RecordEvent(ticket.id, "released", staff.email)]
 
 
 def next_case(session: Session, ctx: Context, staff: Staff, now: datetime) -> list[Effect]:
     """``+next``: claim the oldest unclaimed case of the sender's pools, highest priority first."""
     pools = staff_repo.memberships(session, staff.id)
-    for candidate in repos.unclaimed_cases(session, pools, "sales" in staff.role_set):
-        ticket = repos.get_ticket(session, candidate)
+    for candidate in cases.unclaimed(session, pools, "sales" in staff.role_set):
+        ticket = cases.get(session, candidate)
         if ticket is None:
             continue
         try:
@@ -205,3 +172,24 @@ def next_case(session: Session, ctx: Context, staff: Staff, now: datetime) -> li
         except Refused:
             continue        # taken in the meantime: try the next one
     return [NotifyStaff("next_empty", staff.id, 0, {"pools": ", ".join(p for p, _ in pools) or "none"})]
+
+
+def rollover(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
+    """Round robin: an unacknowledged case moves to the next available member (SPEC §7)."""
+    if ticket.owner_id is None or ticket.acked:
+        ticket.rollover_at = None
+        return []
+    team = members(session, ticket.pool, now, busy=ticket.owner_id)
+    next_id = routing.next_in_turn(team, ticket.owner_id, ticket.type)
+    target = staff_repo.by_id(session, next_id) if next_id is not None else None
+    spans = lifecycle.spans(ctx, ticket.pool)
+    if target is None:
+        ticket.rollover_at = deadlines.given_in_turn(now, spans)
+        return [RecordEvent(ticket.id, "rollover_skipped", "no other member available")]
+    previous = staff_repo.by_id(session, ticket.owner_id)
+    effects = assign(session, ctx, ticket, target, now,
+                     by=f"rollover (not acknowledged within {spans.rollover_after})")
+    staff_repo.record_assigned(session, ticket.pool, target.id)
+    ticket.rollover_at = deadlines.given_in_turn(now, spans)
+    who = previous.email if previous else "?"
+    return [RecordEvent(ticket.id, "rolled_over", f"{who} -> {target.email}"), *effects]

@@ -1,0 +1,124 @@
+"""Mail from the customer side (SPEC §3, §4): a new case, a reply on one, a reopen, or a record.
+
+A new case gets its pool, an RFC 3834 auto-response (``domain.autoresponse``) and its first
+owner (``assignment``); a reply moves the case as ``domain.states`` says and reaches its owner;
+automatic mail on a case is recorded without changing it. Route handlers for ``routes.ROUTES``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailgate.cases import assignment, lifecycle
+from mailgate.cases.context import Context
+from mailgate.cases.inbound import Analysis, Handled
+from mailgate.domain import deadlines
+from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
+from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
+from mailgate.domain.intake import Action
+from mailgate.domain.kinds import Channel, InboundState, MailboxKind, MessageKind, Priority
+from mailgate.domain.states import Category, next_category
+from mailgate.mail.normalize import canonical_subject
+from mailgate.storage import cases, mailstate, messages
+from mailgate.storage.models import Ticket
+
+MAX_CC = 50
+
+
+def customer(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handled:
+    """Open, append to, reopen, or record on a case, as the intake decision says."""
+    case_id, effects = write(session, ctx, msg, now)
+    reason = f"{msg.decision.action}/{msg.match.reason}/{msg.disposition}"
+    return Handled(InboundState.DONE, case_id, reason, tuple(effects))
+
+
+def unwanted(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handled:
+    """Loops and automatic mail that refers to no case: kept in the quarantine with the reason."""
+    return Handled(InboundState.QUARANTINED, None, msg.decision.reason)
+
+
+def write(session: Session, ctx: Context, msg: Analysis, now: datetime) -> tuple[int, list[Effect]]:
+    """Write the case side of the decision; return the case id and the effects to carry out."""
+    action = msg.decision.action
+    if action in (Action.NEW_CASE, Action.NEW_LINKED):
+        return _open(session, ctx, msg, now)
+    case = msg.case
+    assert case is not None
+    _store(session, case.id, msg)
+    target = None
+    if action is Action.APPEND and msg.decision.event is not None:
+        target = next_category(case.category, msg.decision.event)
+    cases.touch(session, case.id, now, status=target if target is not case.category else None,
+                reopened=action is Action.APPEND and case.category.resolved)
+    effects: list[Effect] = [RecordEvent(case.id, msg.decision.reason, f"inbound {msg.row.id}")]
+    if action is Action.APPEND:
+        current = cases.get(session, case.id, fresh=True)
+        if current is not None:
+            lifecycle.set_due(current, deadlines.customer_wrote(
+                now, lifecycle.spans(ctx, current.pool), current.rollover_at))
+            effects += assignment.on_customer_reply(session, ctx, current, now)
+    return case.id, effects
+
+
+def _open(session: Session, ctx: Context, msg: Analysis, now: datetime) -> tuple[int, list[Effect]]:
+    ticket = _new_case(session, ctx, msg, now)
+    effects: list[Effect] = [RecordEvent(ticket.id, "opened", f"inbound {msg.row.id}")]
+    if msg.decision.action is Action.NEW_LINKED and msg.case is not None:
+        cases.link(session, ticket.id, msg.case.id)
+        effects.append(RecordEvent(ticket.id, "linked", f"follows case {msg.case.id}"))
+    _store(session, ticket.id, msg)
+    effects += _auto_response(session, ctx, msg, ticket, now)
+    effects += assignment.route_new_case(session, ctx, ticket, now)
+    return ticket.id, effects
+
+
+def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Ticket:
+    mail, row = msg.mail, msg.row
+    box = ctx.mailbox_for(row.rcpt_to, row.mailbox)
+    requester = mail.sender.addr if mail.sender else ""
+    requester_name = mail.sender.name[:200] if mail.sender and mail.sender_trusted else ""
+    cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)]
+    ticket = Ticket(
+        type=MailboxKind(box.kind).case_type,
+        subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
+        status_id=cases.status_id_of(Category.NEW),
+        priority=Priority.NORMAL, pool=box.pool, requester=requester, requester_name=requester_name,
+        mailbox=box.name, site=box.site,
+        channel=Channel.WEB if row.source == "web" else Channel.EMAIL, quoted_tag=msg.match.quoted_tag,
+        fields={}, answers={}, created_at=now, updated_at=now,
+        reply_due_at=now + ctx.config.pool(box.pool).reply_deadline,
+    )
+    return cases.add(session, ticket, cc[:MAX_CC])
+
+
+def _store(session: Session, case_id: int, msg: Analysis) -> None:
+    mail = msg.mail
+    if msg.personal and msg.sender:
+        mailstate.clear_health(session, msg.sender)     # it writes to us, so it works
+    messages.add_received(session, case_id, mail, inbound_id=msg.row.id, kind=MessageKind.INBOUND,
+                          disposition=msg.disposition.value,
+                          from_addr=mail.sender.addr if mail.sender else "", text=mail.text,
+                          at=msg.row.received_at)
+
+
+def _auto_response(session: Session, ctx: Context, msg: Analysis, ticket: Ticket,
+                   now: datetime) -> list[Effect]:
+    mail, row = msg.mail, msg.row
+    sender = mail.sender.addr if mail.sender else ""
+    answered, today = mailstate.auto_responses(session, sender, ticket.id, now)
+    limit = ctx.config.gateway.autoresponse_daily_limit
+    ok, why = should_auto_respond(AutoResponseFacts(
+        disposition=msg.disposition.value, sender_trusted=mail.sender_trusted and bool(sender),
+        null_return_path=(row.source in ("smtp", "lmtp") and not row.mail_from)
+        or mail.header("return-path").strip() == "<>",
+        new_case=True, already_answered_case=answered, sent_today=today, daily_limit=limit,
+    ))
+    if not ok:
+        if today >= limit:     # RELIABILITY rows 27, 33
+            ctx.alerts.fire("sender_storm", sender, f"auto-responses capped at {today} in 24h", now)
+        return [RecordEvent(ticket.id, "auto_response_skipped", why)]
+    return [SendTemplate("auto_response", (sender,), ticket.id, auto=True,
+                         in_reply_to=mail.message_id, references=(*mail.references, mail.message_id))]
+

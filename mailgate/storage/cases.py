@@ -1,0 +1,189 @@
+"""The case aggregate: cases, their statuses, participants, links, consultations and drafts.
+
+Query functions; they never commit (the caller's unit of work does). Hot-path statements are
+constant Core statements run on the session's connection with bound parameters: compiled once,
+cached, and free of ORM flush bookkeeping (measured: that was over half of a message's database
+time). The messages of a case are in ``storage.messages``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailgate.domain.kinds import CaseType, ConsultationState, ParticipantRole
+from mailgate.domain.states import Category
+from mailgate.storage.models import Consultation, Draft, Participant, Staff, Status, Ticket, TicketLink
+
+# --- statuses --------------------------------------------------------------------------------
+
+_STATUS_OF: dict[Category, Any] = {
+    c: select(Status.id).where(Status.category == c.value).order_by(Status.position).limit(1)
+    .scalar_subquery() for c in Category
+}
+
+
+def status_id_of(category: Category) -> Any:
+    """A scalar subquery for the first status of ``category``: no extra round trip."""
+    return _STATUS_OF[category]
+
+
+def status_for(session: Session, category: Category) -> Status:
+    """The first status (by position) of ``category``."""
+    status = session.scalar(
+        select(Status).where(Status.category == category.value).order_by(Status.position).limit(1))
+    if status is None:
+        raise LookupError(f"no status of category {category}")
+    return status
+
+
+def status_named(session: Session, name: str) -> Status | None:
+    """A status by name, case-insensitively."""
+    return session.scalar(select(Status).where(func.lower(Status.name) == name.strip().lower()))
+
+
+def statuses(session: Session) -> Sequence[Status]:
+    return session.scalars(select(Status).order_by(Status.position, Status.id)).all()
+
+
+def status_of(session: Session, ticket: Ticket) -> Status:
+    status = session.get(Status, ticket.status_id)
+    assert status is not None
+    return status
+
+
+def category_of(session: Session, ticket: Ticket) -> Category:
+    return Category(status_of(session, ticket).category)
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+_CASE_STATE = (select(Ticket.id, Status.category, Ticket.owner_id, Ticket.closed_at)
+               .join(Status, Ticket.status_id == Status.id).where(Ticket.id == bindparam("ticket")))
+
+
+def case_state(session: Session, ticket_id: int) -> tuple[int, str, int | None, datetime | None] | None:
+    """(id, status category, owner id, closed at) of a case, in one cheap query."""
+    row = session.connection().execute(_CASE_STATE, {"ticket": ticket_id}).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def get(session: Session, ticket_id: int, fresh: bool = False) -> Ticket | None:
+    """The case; ``fresh`` re-reads it even if this session holds a copy (after Core updates)."""
+    return session.get(Ticket, ticket_id, populate_existing=fresh)
+
+
+def add(session: Session, ticket: Ticket, cc: Sequence[str]) -> Ticket:
+    """Insert a new case with its requester and cc addresses as participants."""
+    session.add(ticket)
+    session.flush()
+    rows = [{"ticket_id": ticket.id, "address": ticket.requester, "role": ParticipantRole.REQUESTER}]
+    rows += [{"ticket_id": ticket.id, "address": a, "role": ParticipantRole.CC}
+             for a in dict.fromkeys(cc) if a != ticket.requester]
+    session.connection().execute(insert(Participant), rows)
+    return ticket
+
+
+_TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket")).values(updated_at=bindparam("at"))
+_REOPEN = update(Ticket).where(Ticket.id == bindparam("ticket")).values(closed_at=None)
+_SET_STATUS = {c: update(Ticket).where(Ticket.id == bindparam("ticket")).values(status_id=_STATUS_OF[c])
+               for c in Category}
+
+
+def touch(session: Session, ticket_id: int, now: datetime, status: Category | None = None,
+          reopened: bool = False) -> None:
+    """Mark a case updated; move it to the first status of ``status``; clear closed_at if reopened."""
+    conn = session.connection()
+    conn.execute(_TOUCH, {"ticket": ticket_id, "at": now})
+    if status is not None:
+        conn.execute(_SET_STATUS[status], {"ticket": ticket_id})
+    if reopened:
+        conn.execute(_REOPEN, {"ticket": ticket_id})
+
+
+def link(session: Session, newer: int, older: int) -> None:
+    session.add(TicketLink(ticket_id=newer, other_id=older, kind="follows"))
+    session.add(TicketLink(ticket_id=older, other_id=newer, kind="followed_by"))
+
+
+_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket"))
+
+
+def participants(session: Session, ticket_id: int) -> frozenset[str] | None:
+    """Who may thread onto the case by its subject tag (SPEC §3): requester, cc, owner and the
+    departments consulted on it; None when there is no such case."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
+    addresses = set(session.connection().execute(_PARTICIPANTS, {"ticket": ticket_id}).scalars())
+    addresses.add(ticket.requester)
+    addresses.update(session.scalars(select(Consultation.address).where(
+        Consultation.ticket_id == ticket_id)))
+    if ticket.owner_id is not None:
+        owner = session.get(Staff, ticket.owner_id)
+        if owner is not None:
+            addresses.add(owner.email)
+    return frozenset(addresses)
+
+
+def cc_of(session: Session, ticket_id: int) -> list[str]:
+    return list(session.scalars(select(Participant.address).where(
+        Participant.ticket_id == ticket_id, Participant.role == ParticipantRole.CC).order_by(Participant.id)))
+
+
+def unclaimed(session: Session, pools: Sequence[tuple[str, int]], leads: bool, limit: int = 5) -> list[int]:
+    """Oldest unowned new cases of ``pools`` ((name, priority)), higher priority pools first."""
+    found: list[int] = []
+    for priority in sorted({p for _, p in pools}, reverse=True):
+        names = [name for name, p in pools if p == priority]
+        query = (select(Ticket.id).join(Status, Ticket.status_id == Status.id)
+                 .where(Ticket.owner_id.is_(None), Status.category == Category.NEW.value,
+                        Ticket.pool.in_(names))
+                 .order_by(Ticket.created_at, Ticket.id).limit(limit))
+        if not leads:
+            query = query.where(Ticket.type != CaseType.LEAD)
+        found += session.scalars(query)
+    return found
+
+
+def open_cases_of(session: Session, staff_id: int) -> list[int]:
+    """The unresolved cases a staff member owns."""
+    return list(session.scalars(
+        select(Ticket.id).join(Status, Ticket.status_id == Status.id)
+        .where(Ticket.owner_id == staff_id,
+               Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))))
+
+
+# --- consultations and drafts ------------------------------------------------------------------
+
+def open_consultations(session: Session, ticket_id: int) -> list[int]:
+    return list(session.scalars(select(Consultation.id).where(
+        Consultation.ticket_id == ticket_id, Consultation.state == ConsultationState.OPEN)))
+
+
+_BY_DEPARTMENT = (select(Consultation.id)
+                  .where(Consultation.ticket_id == bindparam("ticket"),
+                         Consultation.address == bindparam("addr"))
+                  .order_by(Consultation.state.desc(), Consultation.id.desc()).limit(1))
+
+
+def consultation_with(session: Session, ticket_id: int, address: str) -> int | None:
+    """The case's newest consultation (open ones first) with the department at exactly ``address``.
+
+    Used when a department's answer lost the signed address and threads only by its headers or
+    the subject tag: then only the department's own address counts, not its whole domain (a
+    customer may share the domain).
+    """
+    return session.connection().execute(_BY_DEPARTMENT, {"ticket": ticket_id, "addr": address}).scalar()
+
+
+def consultation(session: Session, consultation_id: int) -> Consultation | None:
+    return session.get(Consultation, consultation_id)
+
+
+def draft(session: Session, draft_id: int) -> Draft | None:
+    return session.get(Draft, draft_id)

@@ -1,0 +1,133 @@
+"""The messages of a case: mail in and out, notes, consultation mail, drafts, their attachments,
+and the case history; plus the ``matching.ThreadLookup`` port over them.
+
+Attachment bytes are content-addressed (``blob`` by sha256), stored once however often they
+arrive. Query functions; they never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.orm import Session
+
+from mailgate.domain.kinds import MessageKind
+from mailgate.mail.parse import ParsedMail
+from mailgate.storage import cases
+from mailgate.storage.db import insert_once
+from mailgate.storage.models import AttachmentRow, Blob, MailMessage, TicketEvent
+
+#: Dispositions of mail between mailgate and staff: never named in what the customer receives.
+STAFF_SIDE: Final = "staff:"
+#: Message kinds the customer side of a case sees (and threads on).
+CUSTOMER_SIDE_KINDS: Final = (MessageKind.INBOUND, MessageKind.OUTBOUND)
+
+_INSERT_EVENT = insert(TicketEvent)
+_INSERT_MESSAGE = insert(MailMessage).returning(MailMessage.id)
+_INSERT_ATTACHMENT = insert(AttachmentRow)
+
+
+def add_events(session: Session, rows: Sequence[tuple[int, datetime, str, str]]) -> None:
+    """Write case-history lines: (ticket id, time, kind, detail)."""
+    for ticket_id, at, kind, detail in rows:
+        session.connection().execute(
+            _INSERT_EVENT, {"ticket_id": ticket_id, "at": at, "kind": kind, "detail": detail[:2000]})
+
+
+def add(session: Session, **values: Any) -> int:
+    """Insert a case message; return its id."""
+    return int(session.connection().execute(_INSERT_MESSAGE, values).scalar_one())
+
+
+def add_attachment(session: Session, message_id: int, filename: str, content_type: str, data: bytes,
+                   sha256: str, content_id: str = "", inline: bool = False) -> None:
+    """Store an attachment; its bytes go in the content-addressed blob table once."""
+    session.connection().execute(insert_once(session, Blob), {"sha256": sha256, "data": data})
+    session.connection().execute(_INSERT_ATTACHMENT, {
+        "message_id": message_id, "filename": filename, "content_type": content_type,
+        "size": len(data), "sha256": sha256, "content_id": content_id, "inline": inline,
+    })
+
+
+def add_received(session: Session, ticket_id: int, mail: ParsedMail, *, inbound_id: int, kind: MessageKind,
+                 disposition: str, from_addr: str, text: str, at: datetime) -> int:
+    """Keep a received mail on a case with its attachments; return the case message's id."""
+    message_id = add(
+        session, ticket_id=ticket_id, kind=kind, disposition=disposition, inbound_id=inbound_id,
+        message_id=mail.message_id[:300], from_addr=from_addr, to_addrs=[a.addr for a in mail.to][:100],
+        subject=mail.subject[:2000], text=text, at=at)
+    for att in mail.attachments:
+        add_attachment(session, message_id, att.filename, att.content_type, att.data, att.sha256,
+                       att.content_id, att.inline)
+    return message_id
+
+
+def thread_ids(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
+    """The newest ``limit`` customer-side Message-IDs on a case, oldest first (for References)."""
+    rows = session.scalars(
+        select(MailMessage.message_id)
+        .where(MailMessage.ticket_id == ticket_id, MailMessage.kind.in_(CUSTOMER_SIDE_KINDS),
+               MailMessage.disposition.not_like(f"{STAFF_SIDE}%"), MailMessage.message_id != "")
+        .order_by(MailMessage.id.desc()).limit(limit))
+    return list(reversed(list(rows)))
+
+
+def latest_from_customer(session: Session, ticket_id: int) -> MailMessage | None:
+    """The newest message the customer (or anyone outside the staff) sent on the case."""
+    return session.scalar(
+        select(MailMessage)
+        .where(MailMessage.ticket_id == ticket_id, MailMessage.kind == MessageKind.INBOUND,
+               MailMessage.disposition.not_like(f"{STAFF_SIDE}%"))
+        .order_by(MailMessage.id.desc()).limit(1))
+
+
+def first_message_id(session: Session, ticket_id: int) -> str:
+    """The Message-ID of the message that opened the case ('' if none)."""
+    return session.scalar(select(MailMessage.message_id).where(MailMessage.ticket_id == ticket_id)
+                          .order_by(MailMessage.id).limit(1)) or ""
+
+
+def recent(session: Session, ticket_id: int, limit: int = 6) -> list[MailMessage]:
+    """The newest ``limit`` messages on a case, oldest first (the forward's history lines)."""
+    rows = session.scalars(select(MailMessage).where(MailMessage.ticket_id == ticket_id)
+                           .order_by(MailMessage.id.desc()).limit(limit)).all()
+    return list(reversed(rows))
+
+
+def attachments_of(session: Session, message_id: int) -> list[tuple[AttachmentRow, bytes]]:
+    """A message's attachments with their bytes."""
+    rows = session.execute(select(AttachmentRow, Blob.data).join(Blob, Blob.sha256 == AttachmentRow.sha256)
+                           .where(AttachmentRow.message_id == message_id).order_by(AttachmentRow.id)).all()
+    return [(row, data) for row, data in rows]
+
+
+def copy_attachments(session: Session, source: int, target: int, inline: bool = False) -> None:
+    """Give message ``target`` the attachments of message ``source`` (same blobs)."""
+    for row, _ in attachments_of(session, source):
+        if row.inline and not inline:
+            continue
+        session.connection().execute(_INSERT_ATTACHMENT, {
+            "message_id": target, "filename": row.filename, "content_type": row.content_type,
+            "size": row.size, "sha256": row.sha256, "content_id": row.content_id, "inline": row.inline})
+
+
+_BY_MESSAGE_IDS = select(MailMessage.message_id, MailMessage.ticket_id).where(
+    MailMessage.message_id.in_(bindparam("ids", expanding=True)))
+
+
+class SqlThreadLookup:
+    """The ``matching.ThreadLookup`` port over the database."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def case_for_message_ids(self, ids: Sequence[str]) -> int | None:
+        rows = self.session.connection().execute(_BY_MESSAGE_IDS, {"ids": list(ids)}).all()
+        by_id = {mid: tid for mid, tid in rows}
+        return next((by_id[i] for i in ids if i in by_id), None)
+
+    def participants(self, case_id: int) -> frozenset[str] | None:
+        return cases.participants(self.session, case_id)

@@ -1,0 +1,291 @@
+"""The read model: every listing, the digest and (later) reports read through these queries.
+
+Each returns frozen rows, never ORM objects, so what a use case shows cannot change the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from mailgate.domain.kinds import ConsultationState, DraftState, InboundState, ParticipantRole
+from mailgate.domain.states import Category
+from mailgate.storage.models import (
+    AttachmentRow,
+    Consultation,
+    Draft,
+    Inbound,
+    MailMessage,
+    Outbox,
+    Participant,
+    Staff,
+    Status,
+    Ticket,
+    TicketLink,
+)
+
+UNRESOLVED = (Category.CLOSED.value, Category.EXPIRED.value)
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """A case as ``ticket list`` shows it (SPEC §8)."""
+
+    id: int
+    type: str
+    subject: str
+    status: str
+    status_category: str
+    priority: str
+    pool: str
+    owner: str | None
+    requester: str
+    mailbox: str
+    site: str
+    channel: str
+    category: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    unresolved: bool = False
+    pool: str | None = None
+    owner: str | None = None
+    status: str | None = None
+    search: str | None = None
+
+
+def _cases() -> Select[Ticket, Status, str]:
+    return (select(Ticket, Status, Staff.email).join(Status, Ticket.status_id == Status.id)
+            .outerjoin(Staff, Ticket.owner_id == Staff.id))
+
+
+def _case_row(ticket: Ticket, status: Status, owner: str | None) -> CaseRow:
+    return CaseRow(ticket.id, ticket.type, ticket.subject, status.name, status.category, ticket.priority,
+                   ticket.pool, owner, ticket.requester, ticket.mailbox, ticket.site, ticket.channel,
+                   ticket.category, ticket.created_at, ticket.updated_at)
+
+
+def case_rows(session: Session, flt: CaseFilter) -> list[CaseRow]:
+    query = _cases().order_by(Ticket.id)
+    if flt.unresolved:
+        query = query.where(Status.category.not_in(UNRESOLVED))
+    if flt.pool:
+        query = query.where(Ticket.pool == flt.pool)
+    if flt.owner:
+        query = query.where(Staff.email == flt.owner.lower())
+    if flt.status:
+        query = query.where(or_(Status.name == flt.status, Status.category == flt.status))
+    if flt.search:
+        like = f"%{flt.search}%"
+        text_match = select(MailMessage.ticket_id).where(MailMessage.text.ilike(like))
+        query = query.where(or_(Ticket.subject.ilike(like), Ticket.requester.ilike(like),
+                                Ticket.id.in_(text_match)))
+    return [_case_row(t, st, owner) for t, st, owner in session.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    kind: str
+    from_addr: str
+    to: tuple[str, ...]
+    subject: str
+    message_id: str
+    at: datetime
+    text: str
+    disposition: str
+    attachments: tuple[AttachmentInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """A case as ``ticket show`` shows it."""
+
+    case: CaseRow
+    fields: dict[str, Any]
+    cc: tuple[str, ...]
+    links: tuple[tuple[int, str], ...]          # (other case, kind)
+    quoted_tag: int | None
+    deadlines: dict[str, datetime]
+    answers: dict[str, Any]
+    messages: tuple[MessageRow, ...]
+
+
+def case_detail(session: Session, ticket_id: int) -> CaseDetail | None:
+    row = session.execute(_cases().where(Ticket.id == ticket_id)).first()
+    if row is None:
+        return None
+    ticket, status, owner = row
+    cc = session.scalars(select(Participant.address).where(
+        Participant.ticket_id == ticket_id, Participant.role == ParticipantRole.CC).order_by(Participant.id))
+    links = session.scalars(select(TicketLink).where(TicketLink.ticket_id == ticket_id))
+    deadlines = {key: value for key, value in (
+        ("reply_due_at", ticket.reply_due_at), ("customer_due_at", ticket.customer_due_at),
+        ("rollover_at", ticket.rollover_at)) if value is not None}
+    return CaseDetail(_case_row(ticket, status, owner), dict(ticket.fields or {}), tuple(cc),
+                      tuple((link.other_id, link.kind) for link in links), ticket.quoted_tag, deadlines,
+                      dict(ticket.answers or {}), tuple(_messages(session, ticket_id)))
+
+
+def _messages(session: Session, ticket_id: int) -> list[MessageRow]:
+    messages = session.scalars(
+        select(MailMessage).where(MailMessage.ticket_id == ticket_id).order_by(MailMessage.id)).all()
+    atts = session.scalars(select(AttachmentRow).where(
+        AttachmentRow.message_id.in_([m.id for m in messages])).order_by(AttachmentRow.id)).all()
+    by_message: dict[int, list[AttachmentInfo]] = {}
+    for a in atts:
+        by_message.setdefault(a.message_id, []).append(AttachmentInfo(a.filename, a.content_type, a.size,
+                                                                      a.sha256))
+    return [MessageRow(m.id, m.kind, m.from_addr, tuple(m.to_addrs), m.subject, m.message_id, m.at, m.text,
+                       m.disposition, tuple(by_message.get(m.id, ()))) for m in messages]
+
+
+# --- the manager's digest ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DigestCase:
+    id: int
+    status: str
+    owner: str | None
+    subject: str
+    due: datetime | None            # the nearest reply or customer deadline
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueConsultation:
+    ticket_id: int
+    department: str
+    due_at: datetime
+
+
+def unresolved_in_pool(session: Session, pool: str) -> list[DigestCase]:
+    rows = session.execute(
+        select(Ticket, Status.name, Staff.email).join(Status, Ticket.status_id == Status.id)
+        .outerjoin(Staff, Ticket.owner_id == Staff.id)
+        .where(Ticket.pool == pool, Status.category.not_in(UNRESOLVED)).order_by(Ticket.id)).all()
+    return [DigestCase(t.id, name, owner, t.subject,
+                       min((d for d in (t.reply_due_at, t.customer_due_at) if d is not None), default=None))
+            for t, name, owner in rows]
+
+
+def overdue_consultations(session: Session, pool: str | None, now: datetime) -> list[OverdueConsultation]:
+    query = (select(Consultation).join(Ticket, Ticket.id == Consultation.ticket_id)
+             .where(Consultation.state == ConsultationState.OPEN, Consultation.due_at <= now)
+             .order_by(Consultation.id))
+    if pool is not None:
+        query = query.where(Ticket.pool == pool)
+    return [OverdueConsultation(c.ticket_id, c.department, c.due_at) for c in session.scalars(query)]
+
+
+# --- consultations, drafts, quarantine, outbox ---------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ConsultationRow:
+    id: int
+    ticket_id: int
+    department: str
+    address: str
+    state: str
+    amount: str
+    question: str
+    asked_at: datetime
+    due_at: datetime
+    answered_at: datetime | None
+    answered_by: str
+
+
+def consultation_rows(session: Session, overdue_at: datetime | None = None) -> list[ConsultationRow]:
+    query = select(Consultation).order_by(Consultation.id)
+    if overdue_at is not None:
+        query = query.where(Consultation.state == ConsultationState.OPEN, Consultation.due_at <= overdue_at)
+    return [ConsultationRow(c.id, c.ticket_id, c.department, c.address, c.state, c.amount, c.question,
+                            c.asked_at, c.due_at, c.answered_at, c.answered_by)
+            for c in session.scalars(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRow:
+    id: int
+    ticket_id: int
+    state: str
+    trainee: str | None
+    supervisor: str | None
+    created_at: datetime
+    reminders: int
+    text: str
+    close_after: bool
+    decided_by: str
+    reason: str
+
+
+def draft_rows(session: Session, all_states: bool = False) -> list[DraftRow]:
+    trainee, supervisor = aliased(Staff), aliased(Staff)
+    query = (select(Draft, trainee.email, supervisor.email)
+             .outerjoin(trainee, trainee.id == Draft.trainee_id)
+             .outerjoin(supervisor, supervisor.id == Draft.supervisor_id).order_by(Draft.id))
+    if not all_states:
+        query = query.where(Draft.state == DraftState.PENDING)
+    return [DraftRow(d.id, d.ticket_id, d.state, t, s, d.created_at, d.reminders, d.text, d.close_after,
+                     d.decided_by, d.reason) for d, t, s in session.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    id: int
+    reason: str
+    received_at: datetime
+    source: str
+    size: int
+    sha256: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+
+
+def quarantine_row(row: Inbound) -> QuarantineRow:
+    return QuarantineRow(row.id, row.reason, row.received_at, row.source, row.size, row.sha256,
+                         row.mail_from, tuple(row.rcpt_to))
+
+
+def quarantine_rows(session: Session) -> list[QuarantineRow]:
+    query = select(Inbound).where(Inbound.state == InboundState.QUARANTINED).order_by(Inbound.id)
+    return [quarantine_row(r) for r in session.scalars(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    ticket_id: int | None
+    to: tuple[str, ...]
+    subject: str
+    message_id: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+
+
+def outbox_rows(session: Session, state: str | None = None) -> Sequence[OutboxRow]:
+    query = select(Outbox.id, Outbox.ticket_id, Outbox.rcpt_to, Outbox.subject, Outbox.message_id,
+                   Outbox.state, Outbox.attempts, Outbox.next_attempt_at,
+                   Outbox.last_error).order_by(Outbox.id)
+    if state:
+        query = query.where(Outbox.state == state)
+    return [OutboxRow(r[0], r[1], tuple(r[2]), *r[3:]) for r in session.execute(query).all()]
