@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from mailgate.cases.context import Context
 from mailgate.clock import Clock, SystemClock
 from mailgate.config import Config
-from mailgate.intake.imap import MailboxPoller
 from mailgate.intake.inbox import Inbox
+from mailgate.intake.poller import MailboxPoller
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport

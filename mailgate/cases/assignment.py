@@ -163,7 +163,7 @@ def release(session: Session, ticket: Ticket, staff: Staff, now: datetime) -> li
 def next_case(session: Session, ctx: Context, staff: Staff, now: datetime) -> list[Effect]:
     """``+next``: claim the oldest unclaimed case of the sender's pools, highest priority first."""
     pools = staff_repo.memberships(session, staff.id)
-    for candidate in cases.unclaimed(session, pools, "sales" in staff.role_set):
+    for candidate in cases.unclaimed(session, pools, authority.Role.SALES in staff.role_set):
         ticket = cases.get(session, candidate)
         if ticket is None:
             continue

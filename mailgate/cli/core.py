@@ -12,8 +12,10 @@ import click
 
 from mailgate import logs
 from mailgate.app import App
+from mailgate.cases.routes import ROUTES
 from mailgate.cli.base import EX_TEMPFAIL, cli, config_of, emit, run_async, with_app
 from mailgate.config import Config
+from mailgate.domain.kinds import OutboxState, Priority
 from mailgate.errors import MailgateError
 from mailgate.intake.imap import ImapConnection
 from mailgate.intake.inbox import RawMessage
@@ -188,7 +190,7 @@ def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
 @click.argument("ticket_id", type=int)
 @click.option("--subject")
 @click.option("--category")
-@click.option("--priority", type=click.Choice(["normal", "urgent"]))
+@click.option("--priority", type=click.Choice([p.value for p in Priority]))
 @click.option("--status")
 @click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE", help="A custom field (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
@@ -274,7 +276,7 @@ def outbox_group() -> None:
 
 
 @outbox_group.command("list")
-@click.option("--state", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--state", type=click.Choice([s.value for s in OutboxState]))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def outbox_list(obj: dict[str, Any], state: str | None, as_json: bool) -> None:
@@ -289,6 +291,13 @@ def outbox_retry(obj: dict[str, Any], row_id: int | None) -> None:
     """Make a failed row (or every unsent row) due now."""
     count = run_async(with_app(obj, lambda app: outgoing.retry_outbox(app.ctx, row_id)))
     click.echo(f"{count} row(s) due now")
+
+
+@cli.command()
+def routes() -> None:
+    """Print the inbound route table: each route in the order it is tried, and when it applies."""
+    for number, entry in enumerate(ROUTES, 1):
+        click.echo(f"{number:>2}. {entry.name:<22} {entry.when}")
 
 
 @cli.command()

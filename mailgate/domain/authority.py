@@ -10,14 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
 from mailgate.domain.kinds import CaseType
 
-#: Roles a staff member may have (SPEC §5).
-ROLES: Final = ("operator", "sales", "supervisor", "manager")
+
+class Role(StrEnum):
+    """Roles a staff member may have (SPEC §5)."""
+
+    OPERATOR = "operator"
+    SALES = "sales"              # may own sales leads
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+
+
+ROLES: Final = tuple(r.value for r in Role)
 #: Roles that may hand out cases they do not own.
-DISPATCHERS: Final = frozenset({"manager", "supervisor"})
+DISPATCHERS: Final = frozenset({Role.MANAGER, Role.SUPERVISOR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +35,7 @@ class Person:
     """A staff member as the rules see them."""
 
     id: int
-    roles: frozenset[str] = frozenset({"operator"})
+    roles: frozenset[str] = frozenset({Role.OPERATOR})
     absent_until: datetime | None = None
     deputy_id: int | None = None
     active: bool = True
@@ -52,7 +62,7 @@ def stand_in(person: Person, lookup: Callable[[int], Person | None], now: dateti
 
 def may_own(roles: frozenset[str], case_type: str) -> bool:
     """Sales leads only ever go to staff with the ``sales`` role; other cases to anyone."""
-    return case_type != CaseType.LEAD or "sales" in roles
+    return case_type != CaseType.LEAD or Role.SALES in roles
 
 
 def may_act_for(owner_id: int | None, owner_stand_in_id: int | None, actor_id: int) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mailgate.domain.kinds import ForwardRole
+
 
 @dataclass(frozen=True, slots=True)
 class SendTemplate:
@@ -41,7 +43,7 @@ class ForwardCase:
 
     case_id: int
     staff_id: int
-    role: str = "owner"
+    role: ForwardRole = ForwardRole.OWNER
     intro: str = ""
 
 

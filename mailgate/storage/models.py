@@ -21,6 +21,17 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from mailgate.domain.kinds import (
+    CaseType,
+    Channel,
+    ConsultationState,
+    DraftAction,
+    DraftState,
+    InboundState,
+    OutboxState,
+    Priority,
+)
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
@@ -108,11 +119,11 @@ class PoolState(Base):
 class Ticket(Base):
     __tablename__ = "ticket"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    type: Mapped[str] = mapped_column(String(16), default="support")
+    type: Mapped[str] = mapped_column(String(16), default=CaseType.SUPPORT)
     subject: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(100))
     status_id: Mapped[int] = mapped_column(ForeignKey("status.id"))
-    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
     pool: Mapped[str] = mapped_column(String(100))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     requester: Mapped[str] = mapped_column(String(254))
@@ -127,7 +138,7 @@ class Ticket(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)  # questionnaire
     mailbox: Mapped[str] = mapped_column(String(100))
     site: Mapped[str] = mapped_column(String(200), default="")
-    channel: Mapped[str] = mapped_column(String(16), default="email")
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.EMAIL)
     quoted_tag: Mapped[int | None] = mapped_column(Integer)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
@@ -172,7 +183,7 @@ class Inbound(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for
     received_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|quarantined
+    state: Mapped[str] = mapped_column(String(16), default=InboundState.PENDING)
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(Integer)
     processed_at: Mapped[datetime | None]
@@ -229,7 +240,7 @@ class Outbox(Base):
     subject: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
@@ -297,7 +308,7 @@ class Consultation(Base):
     asked_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     question: Mapped[str] = mapped_column(Text)
     amount: Mapped[str] = mapped_column(String(40), default="")
-    state: Mapped[str] = mapped_column(String(16), default="open")     # open | answered
+    state: Mapped[str] = mapped_column(String(16), default=ConsultationState.OPEN)
     asked_at: Mapped[datetime]
     due_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
@@ -314,12 +325,12 @@ class Draft(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
     trainee_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     supervisor_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-    action: Mapped[str] = mapped_column(String(16), default="reply")   # reply | consult
+    action: Mapped[str] = mapped_column(String(16), default=DraftAction.REPLY)
     consult: Mapped[str] = mapped_column(String(500), default="")      # for consult: "finance due=3d …"
     text: Mapped[str] = mapped_column(Text)                             # the reply, or the question
     source_message: Mapped[int | None] = mapped_column(Integer)   # the trainee's stored mail (attachments)
     close_after: Mapped[bool] = mapped_column(default=False)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
+    state: Mapped[str] = mapped_column(String(16), default=DraftState.PENDING)
     created_at: Mapped[datetime]
     remind_at: Mapped[datetime | None]
     reminders: Mapped[int] = mapped_column(Integer, default=0)

@@ -253,3 +253,14 @@ def test_ticket_assign_and_edit_from_the_cli(workdir: Path) -> None:
     rows = as_json(mg(workdir, "outbox", "list", "--json"))
     to = sorted(r["to"][0] for r in rows if r["to"][0].endswith("@example.com"))
     assert to == ["bob@example.com", "bob@example.com", "sam@example.com"]
+
+
+def test_routes_prints_the_table_and_explain_names_the_route_taken(workdir: Path) -> None:
+    table = mg(workdir, "routes").stdout.decode().splitlines()
+    assert table[0].split()[:2] == ["1.", "staff_next"] and table[-1].split()[1] == "customer"
+    eml = workdir / "m.eml"
+    eml.write_bytes(customer_mail("Question").as_bytes())
+    out = mg(workdir, "route", "--explain", str(eml)).stdout.decode()
+    assert "route:             customer: anything else" in out
+    passed = next(line for line in out.splitlines() if line.startswith("passed_over:"))
+    assert "staff_next (not sent to +next by a staff member)" in passed and "unwanted" in passed

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mailgate.app import App
+from mailgate.intake.inbox import RawMessage, Receipt
+from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.storage.models import Inbound, Ticket
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
@@ -127,3 +129,24 @@ async def test_lmtp_answers_once_per_recipient(make_app: Callable[..., App]) -> 
         assert [r[:3] for r in replies] == [b"250", b"250"]
         await settle(app)
         assert await _count(app, Ticket) == 1
+
+
+class _Broken:
+    """An acceptor with a bug of ours: it raises something that is not an IntakeError."""
+
+    async def accept(self, message: RawMessage) -> Receipt:
+        raise RuntimeError("a bug, not a storage failure")
+
+
+async def test_an_unexpected_error_in_the_handler_answers_451_not_500() -> None:
+    handler = IntakeHandler(_Broken(), Recipients([("support@example.com", "support")], "+"), "smtp")
+    server = await start_server(handler, "127.0.0.1", 0, 1_000_000)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(aiosmtplib.SMTPDataError) as info:
+            await aiosmtplib.send(mail(), hostname="127.0.0.1", port=port, start_tls=False)
+        assert info.value.code == 451
+        assert info.value.message.startswith("4.3.0")
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailgate.intake.imap import Backoff, parse_fetch, parse_sizes, search_criteria, uid_set
+from mailgate.intake.imap import parse_fetch, parse_sizes, search_criteria, uid_set
+from mailgate.intake.poller import Backoff
 
 
 @pytest.mark.parametrize(("uids", "expected"), [
