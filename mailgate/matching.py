@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailgate.domain.intake import Parties, may_thread_by_tag
 from mailgate.mail import tokens
 from mailgate.mail.addresses import split_subaddress
 from mailgate.mail.normalize import find_tag
@@ -20,8 +21,8 @@ from mailgate.mail.parse import ParsedMail
 class ThreadLookup(Protocol):
     def case_for_message_ids(self, ids: Sequence[str]) -> int | None: ...
 
-    def participants(self, case_id: int) -> frozenset[str] | None:
-        """Addresses that may thread onto the case by its subject tag (None: no such case)."""
+    def parties(self, case_id: int) -> Parties | None:
+        """Who is part of the case's conversation (None: no such case)."""
         ...
 
 
@@ -82,8 +83,8 @@ def match(
     tag = find_tag(mail.subject, ctx.tag)
     if tag is None:
         return TicketMatch(None, "none")
-    people = lookup.participants(tag)
-    if people is not None and mail.sender_trusted and mail.sender is not None \
-            and mail.sender.addr in people:
+    parties = lookup.parties(tag)
+    if parties is not None and mail.sender_trusted and mail.sender is not None \
+            and may_thread_by_tag(parties, mail.sender.addr):
         return TicketMatch(tag, "tag")
     return TicketMatch(None, "none", quoted_tag=tag)

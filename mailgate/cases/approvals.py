@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.cases import consultations, lifecycle, people
@@ -102,13 +101,7 @@ def receive(session: Session, ctx: Context, draft: Draft, staff: Staff, mail: Pa
 def decide(session: Session, ctx: Context, draft: Draft, approve: bool, by: str, now: datetime,
            text: str | None = None, reason: str = "") -> list[Effect]:
     """Approve (send) or reject (back to the trainee) a pending draft, exactly once."""
-    session.flush()
-    won = session.connection().execute(
-        update(Draft).where(Draft.id == draft.id, Draft.state == DraftState.PENDING)
-        .values(state=DraftState.APPROVED if approve else DraftState.REJECTED, decided_at=now,
-                decided_by=by[:254], reason=reason[:2000], remind_at=None,
-                text=text if text is not None else Draft.text)
-    ).rowcount
+    won = cases.decide_draft(session, draft.id, approve, by, now, text, reason)
     session.refresh(draft)
     if not won:
         raise Refused(f"draft #{draft.id} was already {draft.state} by {draft.decided_by}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from mailgate.cases import lifecycle, people
@@ -100,10 +99,7 @@ def claim(session: Session, ctx: Context, ticket: Ticket, staff: Staff, now: dat
     if ticket.pool not in {p for p, _ in staff_repo.memberships(session, staff.id)} \
             and not authority.may_dispatch(staff.role_set, False):
         raise Refused(f"you do not work pool {ticket.pool}")
-    session.flush()
-    won = session.connection().execute(
-        update(Ticket).where(Ticket.id == ticket.id, Ticket.owner_id.is_(None))
-        .values(owner_id=staff.id, assigned_at=now, acked=True, rollover_at=None, updated_at=now)).rowcount
+    won = cases.claim(session, ticket.id, staff.id, now)
     session.refresh(ticket)
     if not won:
         holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None

@@ -28,6 +28,23 @@ class CaseView:
 
 
 @dataclass(frozen=True, slots=True)
+class Parties:
+    """Who is part of a case's conversation."""
+
+    requester: str
+    cc: frozenset[str] = frozenset()
+    owner: str | None = None                   # the owner's registered address
+    departments: frozenset[str] = frozenset()  # addresses of departments consulted on the case
+
+
+def may_thread_by_tag(parties: Parties, sender: str) -> bool:
+    """SPEC §3: the subject tag threads only mail from the requester, a cc address, the owner or
+    a department consulted on the case; anyone else quoting the tag opens a new case."""
+    return bool(sender) and (sender in (parties.requester, parties.owner) or sender in parties.cc
+                             or sender in parties.departments)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     reason: str

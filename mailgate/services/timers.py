@@ -13,24 +13,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
-from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.cases import approvals, assignment, consultations, lifecycle, people
 from mailgate.cases.context import Context
 from mailgate.domain import deadlines
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, SendTemplate
-from mailgate.domain.kinds import ConsultationState, DraftState
 from mailgate.domain.states import Category
 from mailgate.services import units
-from mailgate.storage import cases, reads
+from mailgate.storage import cases, due, reads
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Consultation, Draft, PoolState, Status, Ticket
+from mailgate.storage.due import Deadline
+from mailgate.storage.models import Status, Ticket
 
 log = logging.getLogger(__name__)
-BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +48,11 @@ async def sweep(ctx: Context) -> SweepReport:
     """One pass over every kind of deadline; safe to run at any time, from any process."""
     now = ctx.clock.now()
     report = SweepReport(
-        rolled_over=await _each(ctx, _due(Ticket, Ticket.rollover_at, now), _rollover, now),
-        expired=await _each(ctx, _due(Ticket, Ticket.reply_due_at, now), _expire_unanswered, now)
-        + await _each(ctx, _due(Ticket, Ticket.customer_due_at, now), _expire_awaiting_customer, now),
-        consultations_overdue=await _each(
-            ctx, _due(Consultation, Consultation.due_at, now).where(
-                Consultation.state == ConsultationState.OPEN, Consultation.overdue_notified_at.is_(None)),
-            _consultation_overdue, now),
-        approval_reminders=await _each(
-            ctx, _due(Draft, Draft.remind_at, now).where(Draft.state == DraftState.PENDING),
-            _approval_reminder, now),
+        rolled_over=await _each(ctx, Deadline.ROLLOVER, _rollover, now),
+        expired=await _each(ctx, Deadline.REPLY, _expire_unanswered, now)
+        + await _each(ctx, Deadline.CUSTOMER, _expire_awaiting_customer, now),
+        consultations_overdue=await _each(ctx, Deadline.CONSULTATION, _consultation_overdue, now),
+        approval_reminders=await _each(ctx, Deadline.APPROVAL, _approval_reminder, now),
         digests=await _digests(ctx, now),
     )
     if report.total:
@@ -70,21 +62,16 @@ async def sweep(ctx: Context) -> SweepReport:
     return report
 
 
-def _due(model: Any, column: Any, now: datetime) -> Select[Any]:
-    return select(model.id).where(column.is_not(None), column <= now).order_by(column).limit(BATCH)
-
-
 Action = Callable[[Session, Context, int, datetime], list[Effect] | None]
 
 
-async def _each(ctx: Context, query: Select[Any], act: Action, now: datetime) -> int:
+async def _each(ctx: Context, deadline: Deadline, act: Action, now: datetime) -> int:
     """Act on each due row in its own unit of work; the row is re-checked under its lock."""
-    ids = await ctx.db.run(lambda s: list(s.scalars(query)))
+    ids = await ctx.db.run(lambda s: due.due_ids(s, deadline, now))
     done = 0
     for row_id in ids:
         def work(session: Session, row_id: int = row_id) -> bool:
-            locked = session.scalars(_lock(query, row_id, session)).first()
-            if locked is None:
+            if not due.lock_due(session, deadline, row_id, now):
                 return False                        # another process has it, or it is done
             effects = act(session, ctx, row_id, now)
             if effects is None:
@@ -93,15 +80,6 @@ async def _each(ctx: Context, query: Select[Any], act: Action, now: datetime) ->
             return True
         done += bool(await ctx.db.run(work))
     return done
-
-
-def _lock(query: Select[Any], row_id: int, session: Session) -> Select[Any]:
-    """The due query narrowed to one row, locked (skipping a row another process holds)."""
-    model = query.column_descriptions[0]["entity"]
-    narrowed = query.where(model.id == row_id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        narrowed = narrowed.with_for_update(skip_locked=True)
-    return narrowed
 
 
 # --- the deadlines ------------------------------------------------------------------------------
@@ -172,10 +150,7 @@ def _digest(session: Session, ctx: Context, pool: str, now: datetime) -> int:
         return 0
     today = now.date().isoformat()
     staff_repo.last_assigned(session, pool)           # makes sure the pool's state row exists
-    claimed = session.connection().execute(
-        update(PoolState).where(PoolState.name == pool, PoolState.digest_on != today)
-        .values(digest_on=today)).rowcount
-    if not claimed:
+    if not due.claim_digest(session, pool, today):
         return 0                                      # sent today already (here or elsewhere)
     lines = _digest_lines(session, ctx, pool, now)
     if not lines:

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from mailgate.domain.kinds import CaseType, ConsultationState, ParticipantRole
+from mailgate.domain.intake import Parties
+from mailgate.domain.kinds import CaseType, ConsultationState, DraftState, ParticipantRole
 from mailgate.domain.states import Category
 from mailgate.storage.models import Consultation, Draft, Participant, Staff, Status, Ticket, TicketLink
 
@@ -113,21 +114,16 @@ def link(session: Session, newer: int, older: int) -> None:
 _PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket"))
 
 
-def participants(session: Session, ticket_id: int) -> frozenset[str] | None:
-    """Who may thread onto the case by its subject tag (SPEC §3): requester, cc, owner and the
-    departments consulted on it; None when there is no such case."""
+def parties(session: Session, ticket_id: int) -> Parties | None:
+    """The case's requester, cc addresses, owner and consulted departments; None: no such case."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return None
-    addresses = set(session.connection().execute(_PARTICIPANTS, {"ticket": ticket_id}).scalars())
-    addresses.add(ticket.requester)
-    addresses.update(session.scalars(select(Consultation.address).where(
+    cc = frozenset(session.connection().execute(_PARTICIPANTS, {"ticket": ticket_id}).scalars())
+    departments = frozenset(session.scalars(select(Consultation.address).where(
         Consultation.ticket_id == ticket_id)))
-    if ticket.owner_id is not None:
-        owner = session.get(Staff, ticket.owner_id)
-        if owner is not None:
-            addresses.add(owner.email)
-    return frozenset(addresses)
+    owner = session.get(Staff, ticket.owner_id) if ticket.owner_id is not None else None
+    return Parties(ticket.requester, cc, owner.email if owner else None, departments)
 
 
 def cc_of(session: Session, ticket_id: int) -> list[str]:
@@ -156,6 +152,15 @@ def open_cases_of(session: Session, staff_id: int) -> list[int]:
         select(Ticket.id).join(Status, Ticket.status_id == Status.id)
         .where(Ticket.owner_id == staff_id,
                Status.category.not_in([Category.CLOSED.value, Category.EXPIRED.value]))))
+
+
+def claim(session: Session, ticket_id: int, staff_id: int, now: datetime) -> bool:
+    """Take an unowned case for ``staff_id``: a conditional update, so of several concurrent
+    claims (from several processes too) exactly one wins. The caller refreshes its copy."""
+    session.flush()
+    return bool(session.connection().execute(
+        update(Ticket).where(Ticket.id == ticket_id, Ticket.owner_id.is_(None))
+        .values(owner_id=staff_id, assigned_at=now, acked=True, rollover_at=None, updated_at=now)).rowcount)
 
 
 # --- consultations and drafts ------------------------------------------------------------------
@@ -187,3 +192,15 @@ def consultation(session: Session, consultation_id: int) -> Consultation | None:
 
 def draft(session: Session, draft_id: int) -> Draft | None:
     return session.get(Draft, draft_id)
+
+
+def decide_draft(session: Session, draft_id: int, approve: bool, by: str, now: datetime,
+                 text: str | None, reason: str) -> bool:
+    """Decide a pending draft: a conditional update, so it is decided once however often (and
+    from however many processes) it is asked. ``text`` replaces the draft's text when given."""
+    session.flush()
+    return bool(session.connection().execute(
+        update(Draft).where(Draft.id == draft_id, Draft.state == DraftState.PENDING)
+        .values(state=DraftState.APPROVED if approve else DraftState.REJECTED, decided_at=now,
+                decided_by=by[:254], reason=reason[:2000], remind_at=None,
+                text=text if text is not None else Draft.text)).rowcount)

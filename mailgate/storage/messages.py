@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from mailgate.domain.intake import Parties
 from mailgate.domain.kinds import MessageKind
 from mailgate.mail.parse import ParsedMail
 from mailgate.storage import cases
@@ -129,5 +130,5 @@ class SqlThreadLookup:
         by_id = {mid: tid for mid, tid in rows}
         return next((by_id[i] for i in ids if i in by_id), None)
 
-    def participants(self, case_id: int) -> frozenset[str] | None:
-        return cases.participants(self.session, case_id)
+    def parties(self, case_id: int) -> Parties | None:
+        return cases.parties(self.session, case_id)

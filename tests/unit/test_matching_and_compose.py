@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mailgate.domain.intake import Parties
 from mailgate.errors import UsageError
 from mailgate.mail import tokens
 from mailgate.mail.normalize import tag_pattern
@@ -21,18 +22,18 @@ CTX = MatchContext(SECRET, "example.com", "+", tag_pattern("MG"))
 
 
 class FakeLookup:
-    def __init__(self, by_mid: dict[str, int], people: dict[int, frozenset[str]]) -> None:
+    def __init__(self, by_mid: dict[str, int], people: dict[int, Parties]) -> None:
         self.by_mid = by_mid
         self.people = people
 
     def case_for_message_ids(self, ids: Sequence[str]) -> int | None:
         return next((self.by_mid[i] for i in ids if i in self.by_mid), None)
 
-    def participants(self, case_id: int) -> frozenset[str] | None:
+    def parties(self, case_id: int) -> Parties | None:
         return self.people.get(case_id)
 
 
-LOOKUP = FakeLookup({"first@customer.example": 3}, {7: frozenset({"carol@customer.example"})})
+LOOKUP = FakeLookup({"first@customer.example": 3}, {7: Parties("carol@customer.example")})
 
 
 def mail(sender: str = "carol@customer.example", subject: str = "x", extra: str = "") -> bytes:

@@ -19,6 +19,7 @@ from mailgate.domain.authority import (
 )
 from mailgate.domain.closing import CloseStep, close_step, tells_customer
 from mailgate.domain.consulting import ConsultRequest, read_consult
+from mailgate.domain.intake import Parties, may_thread_by_tag
 from mailgate.errors import Refused
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -190,3 +191,21 @@ def test_consult_refusals(arg: str, body: str, why: str) -> None:
     with pytest.raises(Refused) as refused:
         read_consult(arg, body, DEPARTMENTS)
     assert str(refused.value).startswith(why)
+
+
+PARTIES = Parties("carol@customer.example", frozenset({"dan@customer.example"}), "bob@example.com",
+                  frozenset({"finance@example.com"}))
+
+
+@pytest.mark.parametrize(("sender", "threads"), [
+    ("carol@customer.example", True),      # the requester
+    ("dan@customer.example", True),        # a cc address
+    ("bob@example.com", True),             # the owner
+    ("finance@example.com", True),         # a department consulted on the case
+    ("mallory@evil.example", False),
+    ("", False),
+])
+def test_who_may_thread_by_the_subject_tag(sender: str, threads: bool) -> None:
+    assert may_thread_by_tag(PARTIES, sender) is threads
+    alone = Parties("carol@customer.example")
+    assert may_thread_by_tag(alone, sender) is (sender == "carol@customer.example")
