@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailgate.domain.intake import Parties
 from mailgate.domain.kinds import CaseType, ConsultationState, DraftState, ParticipantRole
 from mailgate.domain.states import Category
+from mailgate.errors import Vanished
 from mailgate.storage.models import Consultation, Draft, Participant, Staff, Status, Ticket, TicketLink
 
 # --- statuses --------------------------------------------------------------------------------
@@ -38,7 +39,7 @@ def status_for(session: Session, category: Category) -> Status:
     status = session.scalar(
         select(Status).where(Status.category == category.value).order_by(Status.position).limit(1))
     if status is None:
-        raise LookupError(f"no status of category {category}")
+        raise Vanished(f"no status of category {category}")
     return status
 
 

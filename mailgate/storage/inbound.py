@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from mailgate.domain.kinds import InboundState
+from mailgate.errors import Vanished
 from mailgate.storage.db import insert_once
 from mailgate.storage.models import Inbound
 
@@ -53,7 +54,7 @@ def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool, Inboun
         .where(or_(Inbound.digest == row.digest, Inbound.source_key == row.source_key)).limit(1)
     ).first()
     if existing is None:
-        raise LookupError("inbound insert conflicted, but no row matches")
+        raise Vanished("inbound insert conflicted, but no row matches")
     return int(existing[0]), False, InboundState(existing[1])
 
 
