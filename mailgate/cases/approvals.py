@@ -90,7 +90,7 @@ def receive(session: Session, ctx: Context, draft: Draft, staff: Staff, mail: Pa
     """The approver's answer by mail: ``#approve`` (with an edited text, or not) or ``#reject``."""
     if not may_decide(session, ctx, draft, staff, now):
         raise Refused(f"only the trainee's supervisor (or their deputy) may decide draft #{draft.id}")
-    verdict = read_verdict(trim_reply(mail.text, staff.name))
+    verdict = read_verdict(trim_reply(mail.text))
     if verdict is None:
         raise Refused(f"draft #{draft.id}: reply with #approve (optionally with your edited text) "
                       "or #reject <reason>")

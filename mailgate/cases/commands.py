@@ -23,7 +23,7 @@ from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, RelayReply
 from mailgate.domain.kinds import MessageKind
 from mailgate.domain.states import Category, Event
 from mailgate.errors import Refused
-from mailgate.mail.quotes import trim_reply
+from mailgate.mail.quotes import courtesy_only, trim_reply
 from mailgate.storage import cases, messages
 from mailgate.storage.models import Staff, Ticket
 
@@ -32,7 +32,7 @@ def carry_out(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins:
               stored: int, inbound_id: int, subject: str, now: datetime) -> list[Effect]:
     """Apply the commands in order, relay the text, then close or set the status."""
     effects: list[Effect] = []
-    body = trim_reply(ins.body, staff.name)
+    body = new_text(ins.body, staff.name)
     for command in ins.commands:
         if command.verb is Verb.CLAIM:
             effects += assignment.claim(session, ctx, ticket, staff, now)
@@ -57,6 +57,13 @@ def carry_out(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins:
         ticket.acked, ticket.rollover_at = True, None
     ticket.updated_at = now
     return effects
+
+
+def new_text(body: str, name: str) -> str:
+    """What a staff reply says beyond its quotes and footers; '' when that is only courtesy
+    ("Thanks,⏎Bob" under ``#close`` is commands only: nothing goes to the customer)."""
+    text = trim_reply(body)
+    return "" if courtesy_only(text, name) else text
 
 
 def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff, command: Command,

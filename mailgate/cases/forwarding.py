@@ -23,6 +23,7 @@ from mailgate.errors import Vanished
 from mailgate.mail import tokens
 from mailgate.mail.addresses import is_valid
 from mailgate.mail.headers import one_line
+from mailgate.mail.quotes import before_footer
 from mailgate.outbound.compose import Envelope, Part, compose
 from mailgate.storage import cases, mailstate, messages, outbox
 from mailgate.storage import staff as staff_repo
@@ -185,7 +186,7 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     ticket = need_ticket(session, effect.case_id)
     staff = people.need(session, effect.staff_id)
     to = tuple(dict.fromkeys(a for a in (ticket.requester, *cases.cc_of(session, ticket.id)) if a))
-    text = effect.text.rstrip() + "\n"
+    text = before_footer(effect.text, staff.name, staff.footer_text).rstrip() + "\n"
     if staff.footer_text:
         text += f"\n{staff.footer_text.rstrip()}\n"
     parts: list[Part] = []

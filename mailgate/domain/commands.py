@@ -145,14 +145,15 @@ class Verdict:
 
 
 def read_verdict(text: str) -> Verdict | None:
-    """``#reject <why>`` anywhere wins; else ``#approve`` on a line of its own, the rest of the
-    text being the approver's edit; None when neither is there."""
+    """``#reject <why>`` anywhere wins; else ``#approve`` on a line of its own, the text above it
+    being the approver's edit (their own sign-off below it is not); None when neither is there."""
     rejected = _REJECT.search(text)
     if rejected:
         return Verdict(False, reason=rejected[1].strip())
-    if not _APPROVE.search(text):
+    approved = _APPROVE.search(text)
+    if approved is None:
         return None
-    edited = _APPROVE.sub("", text).strip()
+    edited = text[:approved.start()].strip()
     return Verdict(True, text=edited or None)
 
 

@@ -66,6 +66,7 @@ def test_field_splits_name_and_value() -> None:
     ("#reject Too short, explain why", Verdict(False, reason="Too short, explain why")),
     ("#reject", Verdict(False, reason="")),
     ("#approve\n#reject wait", Verdict(False, reason="wait")),      # a rejection wins
+    ("Better text.\n#approve\n\nThanks,\nSue", Verdict(True, text="Better text.")),   # not her sign-off
     ("Looks fine to me", None),
     ("I #approve of this", None),                                  # not on a line of its own
 ])
