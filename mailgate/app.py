@@ -19,6 +19,7 @@ import logging
 import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from mailgate.cases.context import Context
 from mailgate.clock import Clock, SystemClock
@@ -29,17 +30,20 @@ from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.scheduler import Scheduler
+from mailgate.services.alerting import mail_alerts
 from mailgate.services.delivery import drain_outbox
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import process_inbound
 from mailgate.storage import inbound, migrate, outbox
-from mailgate.storage.db import Database
+from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.wakeups import LocalWakeup
 
 log = logging.getLogger(__name__)
 INBOUND_POLL_SECONDS = 5.0
 OUTBOX_POLL_SECONDS = 1.0
 DRAIN_ON_STOP_SECONDS = 10.0
+ALERT_POLL_SECONDS = 5.0
+DATABASE_ALERT_AFTER = timedelta(minutes=1)
 
 
 def build_transport(config: Config) -> MailTransport:
@@ -62,6 +66,7 @@ class App:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    _database_down_since: datetime | None = None
 
     @classmethod
     def build(cls, config: Config, clock: Clock | None = None,
@@ -113,6 +118,7 @@ class App:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._processor())
                 tasks.create_task(self._drainer())
+                tasks.create_task(self._alerter())
                 for poller in self.pollers():
                     tasks.create_task(poller.run(self.stopping))
         finally:
@@ -166,10 +172,33 @@ class App:
             async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
                 await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
 
+    async def _alerter(self) -> None:
+        """Mail the admin what ``ctx.alerts`` raised (outbox, or straight to the relay)."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ALERT_POLL_SECONDS):
+                    await self.stopping.wait()
+            await self._guarded("alerts", mail_alerts(self.ctx, self.transport))
+            self.outbox_ready.notify()
+
     async def _guarded(self, name: str, work: Awaitable[int]) -> None:
         try:
             await work
+        except DB_ERRORS as exc:
+            log.exception("%s_sweep_failed", name)
+            self._database_failed(exc)
+            await asyncio.sleep(1.0)
         except Exception:
             log.exception("%s_sweep_failed", name)
             await asyncio.sleep(1.0)
+        else:
+            self._database_down_since = None
+
+    def _database_failed(self, exc: Exception) -> None:
+        """A database that stays down for a minute is an alert (mailed without the outbox)."""
+        now = self.ctx.clock.now()
+        since = self._database_down_since = self._database_down_since or now
+        if now - since >= DATABASE_ALERT_AFTER:
+            self.ctx.alerts.fire("database_unavailable", "database",
+                                 f"failing since {since:%H:%M:%S} UTC: {type(exc).__name__}", now)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -24,15 +25,30 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    key: str
+    detail: str
+    at: datetime
+
+
+#: Alerts that are also mailed to ``[gateway] admin_address`` (a case nobody can take is mailed
+#: as a case notice of its own, once per case).
+MAILED: Final = frozenset({"sender_storm", "relay_unavailable", "database_unavailable"})
+
+
 class Alerts:
     """Operational alerts for the admin: one ``alert kind=… key=…`` WARNING line per (kind, key)
-    and window, however often the condition recurs (a mail storm, a relay that stays down)."""
+    and window, however often the condition recurs (a mail storm, a relay that stays down). The
+    ones in ``MAILED`` wait in ``pending`` for the daemon to mail them."""
 
     def __init__(self, window: timedelta = timedelta(hours=1)) -> None:
         self.window = window
         self._last: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
         self._log = logging.getLogger("mailgate.alert")
+        self._pending: list[Alert] = []
 
     def fire(self, kind: str, key: str, detail: str, now: datetime) -> bool:
         """Log the alert unless it was logged within the window; True if it was logged now."""
@@ -41,5 +57,18 @@ class Alerts:
             if last is not None and now - last < self.window:
                 return False
             self._last[(kind, key)] = now
+            if kind in MAILED:
+                self._pending.append(Alert(kind, key, detail[:500], now))
         self._log.warning("alert kind=%s key=%s %s", kind, key, detail)
         return True
+
+    def take(self) -> list[Alert]:
+        """The alerts waiting to be mailed (each is handed out once)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def put_back(self, alerts: list[Alert]) -> None:
+        """Alerts that could not be mailed yet."""
+        with self._lock:
+            self._pending[:0] = alerts

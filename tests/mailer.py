@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import make_msgid
 
 import aiosmtplib
@@ -33,3 +33,23 @@ async def send(app: App, msg: EmailMessage | bytes, mail_from: str = "carol@cust
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=app.smtp_port, start_tls=False, use_tls=False)
     async with client:
         return await client.sendmail(mail_from, rcpts, data)  # type: ignore[return-value]
+
+
+def text_of(msg: Message) -> str:
+    """The text/plain body of a mail as its reader sees it (the first text/plain part)."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not part.get_filename():
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8", "replace").replace("\r\n", "\n")
+    raise AssertionError("no text/plain part")
+
+
+def html_of(msg: Message) -> str:
+    """The text/html alternative of a mail."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    raise AssertionError("no text/html part")

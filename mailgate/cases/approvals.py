@@ -60,7 +60,7 @@ def hold(session: Session, ctx: Context, ticket: Ticket, trainee: Staff, text: s
     session.flush()
     messages.add(session, ticket_id=ticket.id, kind=MessageKind.DRAFT, disposition=f"draft:{draft.id}",
                  message_id="", from_addr=trainee.email, to_addrs=[ticket.requester],
-                 subject=ticket.subject[:2000], text=_shown(draft), at=now)
+                 subject=ticket.subject[:2000], text=_shown(draft), at=now, author=trainee.email)
     ticket.updated_at = now
     lifecycle.move(session, ticket, Event.APPROVAL_REQUESTED)
     approver = approver_of(session, draft, now)

@@ -6,6 +6,7 @@ Each owner change forwards the case to the new owner. A claim is a conditional u
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -13,13 +14,15 @@ from sqlalchemy.orm import Session
 from mailgate.cases import lifecycle, people
 from mailgate.cases.context import Context
 from mailgate.domain import authority, deadlines, routing
-from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent
+from mailgate.domain.effects import Effect, ForwardCase, MailAdmin, NotifyStaff, RecordEvent
 from mailgate.domain.kinds import ForwardRole
-from mailgate.domain.states import Event
+from mailgate.domain.states import Category, Event
 from mailgate.errors import Refused
 from mailgate.storage import cases
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Staff, Ticket
+
+log = logging.getLogger(__name__)
 
 
 def members(session: Session, pool: str, now: datetime, busy: int | None = None) -> list[routing.Member]:
@@ -42,7 +45,43 @@ def _nobody(ticket: Ticket, pool: str) -> list[Effect]:
 
 
 def route_new_case(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
-    """Give an unowned case to its pool as the pool's mode says."""
+    """Give an unowned case to its pool as the pool's mode says.
+
+    A case nobody can take (an empty pool, a lead and no sales member, everyone absent, no
+    registered manager) is announced once to the pool's manager, else to the admin, and tried
+    again by the timer sweep until someone can take it (``unrouted_at``).
+    """
+    effects = _route(session, ctx, ticket, now)
+    if any(isinstance(e, ForwardCase) for e in effects):
+        ticket.unrouted_at = None
+    elif ticket.unrouted_at is None:
+        ticket.unrouted_at = now
+        why = next((e.detail for e in effects if isinstance(e, RecordEvent)), "nobody can take it")
+        effects += _nobody_can_take(session, ctx, ticket, why)
+    return effects
+
+
+def _nobody_can_take(session: Session, ctx: Context, ticket: Ticket, why: str) -> list[Effect]:
+    log.warning("case_unroutable case=%s why=%s", ticket.id, why)
+    manager = people.pool_manager(session, ctx, ticket.pool)
+    if manager is not None:
+        return [NotifyStaff("case_unrouted", manager.id, ticket.id, {"why": why})]
+    return [MailAdmin("admin_unrouted", ticket.id, {"why": why})]
+
+
+def retry_unrouted(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
+    """The sweep: a case nobody could take, tried again (a member joined, came back, got sales)."""
+    if ticket.owner_id is not None or cases.category_of(session, ticket) is not Category.NEW:
+        ticket.unrouted_at = None
+        return []
+    effects = _route(session, ctx, ticket, now)
+    if not any(isinstance(e, ForwardCase) for e in effects):
+        return []                   # still nobody: the first notice stands, nothing new to say
+    ticket.unrouted_at = None
+    return effects
+
+
+def _route(session: Session, ctx: Context, ticket: Ticket, now: datetime) -> list[Effect]:
     pool = ctx.config.pool(ticket.pool)
     mode = routing.Mode(pool.mode)
     if mode is routing.Mode.MANAGER:

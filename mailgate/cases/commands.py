@@ -25,6 +25,7 @@ from mailgate.domain.states import Category, Event
 from mailgate.errors import Refused
 from mailgate.mail.quotes import courtesy_only, trim_reply
 from mailgate.storage import cases, messages
+from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Staff, Ticket
 
 
@@ -74,10 +75,7 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
         note = "\n\n".join(t for t in (command.arg, body) if t)
         if not note:
             raise Refused("#note needs text")
-        messages.add(session, ticket_id=ticket.id, kind=MessageKind.NOTE, disposition="note",
-                     inbound_id=inbound_id, message_id="", from_addr=staff.email, to_addrs=[],
-                     subject=subject[:2000], text=note, at=now)
-        return [RecordEvent(ticket.id, "note", staff.email)]
+        return add_note(session, ticket, staff, note, inbound_id, subject, now)
     if verb is Verb.RELEASE:
         return assignment.release(session, ticket, staff, now)
     if verb is Verb.ACK:
@@ -98,6 +96,15 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
     return []
 
 
+def add_note(session: Session, ticket: Ticket, staff: Staff, text: str, inbound_id: int | None,
+             subject: str, now: datetime) -> list[Effect]:
+    """An internal note by ``staff`` on the case: shown in forwards, never sent to the customer."""
+    messages.add(session, ticket_id=ticket.id, kind=MessageKind.NOTE, disposition="note",
+                 inbound_id=inbound_id, message_id="", from_addr=staff.email, to_addrs=[],
+                 subject=subject[:2000], text=text, at=now, author=staff.email)
+    return [RecordEvent(ticket.id, "note", staff.email)]
+
+
 def _consult(session: Session, ctx: Context, ticket: Ticket, staff: Staff, arg: str, body: str,
              now: datetime) -> list[Effect]:
     if staff.trainee:         # the department's mail is outbound mail a trainee causes: held
@@ -109,16 +116,26 @@ def _consult(session: Session, ctx: Context, ticket: Ticket, staff: Staff, arg: 
 def _need_owner(session: Session, ctx: Context, ticket: Ticket, staff: Staff, verb: Verb,
                 now: datetime) -> None:
     if not people.acts_for(session, ticket, staff, now):
-        raise Refused(f"#{verb} is for the owner of {ctx.tag(ticket.id)}; reply #claim to take it first")
+        raise Refused(f"#{verb}: {_not_yours(session, ctx, ticket)}")
+
+
+def _not_yours(session: Session, ctx: Context, ticket: Ticket) -> str:
+    """Why a staff member may not act on a case, and what they can do about it."""
+    owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
+    if owner is None:
+        return f"{ctx.tag(ticket.id)} has no owner yet; reply #claim to take it first"
+    return (f"{ctx.tag(ticket.id)} is with {owner.name or owner.email}; ask them, or a manager, to "
+            f"#assign it to you")
 
 
 def _relay(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Instructions, body: str,
            stored: int, inbound_id: int, now: datetime) -> list[Effect]:
     if not body or ins.has(Verb.NOTE) or ins.has(Verb.CONSULT):
         return []
+    if ins.has(Verb.ASSIGN):        # a handover: the text is for the new owner, never the customer
+        return add_note(session, ticket, staff, body, inbound_id, f"Handover: {ticket.subject}", now)
     if not people.acts_for(session, ticket, staff, now):
-        raise Refused(f"only the owner of {ctx.tag(ticket.id)} can answer the customer; "
-                      "reply #claim to take it first")
+        raise Refused(f"your text was not sent: {_not_yours(session, ctx, ticket)}")
     if not ticket.requester:
         raise Refused(f"{ctx.tag(ticket.id)} has no requester address to answer")
     if staff.trainee:

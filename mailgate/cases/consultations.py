@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases import lifecycle, people
 from mailgate.cases.context import Context
-from mailgate.clock import iso
+from mailgate.clock import human, iso
 from mailgate.domain.consulting import read_consult
 from mailgate.domain.effects import Effect, MailDepartment, NotifyStaff, RecordEvent
 from mailgate.domain.kinds import ConsultationState, MessageKind
@@ -39,13 +39,15 @@ def consult(session: Session, ctx: Context, ticket: Ticket, staff: Staff, arg: s
     dept = next(d for d in ctx.config.departments if d.name == request.department)
     row = Consultation(ticket_id=ticket.id, department=dept.name, address=dept.address.lower(),
                        asked_by=staff.id, question=request.question[:20000], amount=request.amount,
+                       currency=request.currency,
                        state=ConsultationState.OPEN, asked_at=now, due_at=now + request.due, answered_by="")
     session.add(row)
     session.flush()
     ticket.updated_at = now
     lifecycle.move(session, ticket, Event.CONSULTED)
+    amount = f"{request.amount} {request.currency}".strip()
     return [RecordEvent(ticket.id, "consulted", f"{dept.name} by {staff.email}, due {iso(row.due_at)}"
-                        + (f", amount {request.amount}" if request.amount else "")),
+                        + (f", amount {amount}" if request.amount else "")),
             MailDepartment(row.id, "consultation_request")]
 
 
@@ -71,11 +73,11 @@ def receive(session: Session, ctx: Context, consultation: Consultation, mail: Pa
     if reader is not None:
         effects.append(NotifyStaff("consultation_answered", reader.id, ticket.id, {
             "department": consultation.department, "answered_by": sender, "question": consultation.question,
-            "answer": text, "amount": consultation.amount}))
+            "answer": text, "amount": f"{consultation.amount} {consultation.currency}".strip()}))
     return effects
 
 
-def overdue(session: Session, consultation: Consultation, now: datetime) -> list[Effect]:
+def overdue(session: Session, ctx: Context, consultation: Consultation, now: datetime) -> list[Effect]:
     """Past the deadline: remind the department and tell the owner, once."""
     consultation.overdue_notified_at = now
     ticket = cases.get(session, consultation.ticket_id)
@@ -87,5 +89,6 @@ def overdue(session: Session, consultation: Consultation, now: datetime) -> list
     if ticket.owner_id is not None:
         effects.append(NotifyStaff("consultation_overdue", ticket.owner_id, ticket.id, {
             "audience": "owner", "department": consultation.department, "question": consultation.question,
-            "due": iso(consultation.due_at) or "", "amount": consultation.amount}))
+            "due": human(consultation.due_at, ctx.tz),
+            "amount": f"{consultation.amount} {consultation.currency}".strip()}))
     return effects

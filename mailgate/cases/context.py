@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from mailgate.clock import Clock
 from mailgate.config import Config, MailboxConfig
@@ -41,6 +42,11 @@ class Context:
             delimiter=self.config.gateway.subaddress_delimiter,
             tag=tag_pattern(self.config.gateway.ticket_prefix),
         )
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        """``[gateway] timezone``: dates in mail and reports are shown there."""
+        return ZoneInfo(self.config.gateway.timezone)
 
     @cached_property
     def loop_marker(self) -> str:

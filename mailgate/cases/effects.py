@@ -15,16 +15,18 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases import forwarding
 from mailgate.cases.context import Context
-from mailgate.cases.forwarding import Outgoing, queue_mail
+from mailgate.cases.mailing import Outgoing, customer_envelope, queue_mail
 from mailgate.domain.effects import (
     Effect,
     ForwardCase,
+    MailAdmin,
     MailDepartment,
     NotifyStaff,
     RecordEvent,
     RelayReply,
     SendTemplate,
 )
+from mailgate.outbound.render import render_html
 from mailgate.storage import mailstate, messages
 from mailgate.storage.models import Ticket
 
@@ -38,9 +40,9 @@ def apply_effects(session: Session, ctx: Context, effects: Iterable[Effect], now
     for effect in effects:
         if isinstance(effect, RecordEvent):
             history.append((effect.case_id, now, effect.kind, effect.detail))
-            continue
-        _MAILERS[type(effect)](session, ctx, effect, now)
-        queued += 1
+        elif not (isinstance(effect, MailAdmin) and not ctx.config.gateway.admin_address):
+            _MAILERS[type(effect)](session, ctx, effect, now)
+            queued += 1
     messages.add_events(session, history)
     return queued
 
@@ -57,17 +59,18 @@ def _template_name(ctx: Context, effect: SendTemplate, ticket: Ticket) -> str:
 
 
 def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -> None:
+    """A template to the customer side: an RFC 3834 auto-response (null return path,
+    ``auto-replied``) or a system notice (``auto-generated``), with its HTML alternative."""
     ticket = forwarding.need_ticket(session, effect.case_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     rendered = ctx.renderer.render(_template_name(ctx, effect, ticket), {
-        "gateway": ctx.config.gateway.name, "tag": ctx.tag(ticket.id), "case_id": ticket.id,
-        "subject": ticket.subject, "requester": ticket.requester, "mailbox": box.address,
-        **effect.context,
-    })
-    envelope = forwarding.customer_envelope(session, ctx, ticket, effect.to, effect.in_reply_to,
-                                            effect.references, "auto-replied" if effect.auto else "")
+        **forwarding.case_facts(session, ctx, ticket), "mailbox": box.address, **effect.context})
+    envelope = customer_envelope(session, ctx, ticket, effect.to, effect.in_reply_to, effect.references,
+                                 "auto-replied" if effect.auto else "auto-generated")
+    html = render_html(ctx.renderer, rendered.text, ctx.config.gateway.name)
     queue_mail(session, Outgoing(ticket, envelope, rendered.subject, rendered.text,
-                                 disposition=effect.template, mail_from="" if effect.auto else None), now)
+                                 disposition=effect.template, mail_from="" if effect.auto else None,
+                                 html=html), now)
     if effect.auto:
         for rcpt in effect.to:
             mailstate.record_auto_response(session, rcpt, ticket.id, now)
@@ -79,4 +82,5 @@ _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     RelayReply: forwarding.relay_reply,
     NotifyStaff: forwarding.notify_staff,
     MailDepartment: forwarding.mail_department,
+    MailAdmin: forwarding.mail_admin,
 }

@@ -1,118 +1,37 @@
-"""Mail between mailgate and its staff: forwarded cases, notices, and replies relayed to customers.
+"""Mail between mailgate and its staff and departments: forwarded cases, notices, relayed replies.
 
 Every staff-facing mail carries a signed ``Reply-To`` (and the same token in its Message-ID), so
-the staff member answers with plain "reply". Everything is queued in the caller's unit of work.
+the staff member answers with plain "reply". A forwarded case carries the whole case: the newest
+customer text first (so a preview pane shows it), then every earlier message oldest first (who,
+when, and whether the customer saw it), the case block and the commands for this case. Notices
+that answer a staff member's mail thread under it. Everything is queued in the caller's unit of
+work through ``mailing``.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from mailgate.cases import people
 from mailgate.cases.context import Context
-from mailgate.clock import iso
-from mailgate.config import MailboxConfig
-from mailgate.domain.effects import ForwardCase, MailDepartment, NotifyStaff, RelayReply
-from mailgate.domain.kinds import ForwardRole, MessageKind
+from mailgate.cases.mailing import Outgoing, customer_envelope, queue_mail, signed
+from mailgate.clock import human
+from mailgate.domain.commands import command_help
+from mailgate.domain.effects import ForwardCase, MailAdmin, MailDepartment, NotifyStaff, RelayReply
+from mailgate.domain.kinds import ForwardRole, MessageKind, Priority
 from mailgate.errors import Vanished
 from mailgate.mail import tokens
-from mailgate.mail.addresses import is_valid
-from mailgate.mail.headers import one_line
 from mailgate.mail.quotes import before_footer
-from mailgate.outbound.compose import Envelope, Part, compose
-from mailgate.storage import cases, mailstate, messages, outbox
+from mailgate.outbound.compose import Envelope, Part
+from mailgate.outbound.render import render_html
+from mailgate.storage import cases, messages
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Ticket
+from mailgate.storage.models import Consultation, MailMessage, Ticket
 
-log = logging.getLogger(__name__)
-HISTORY_LINES = 6
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One mail to queue and record on its case."""
-
-    ticket: Ticket | None
-    envelope: Envelope
-    subject: str
-    text: str
-    kind: MessageKind = MessageKind.OUTBOUND
-    disposition: str = ""
-    mail_from: str | None = None        # envelope sender; None: the From address
-    parts: Sequence[Part] = ()
-
-
-def _deliverable(session: Session, mail: Outgoing, now: datetime) -> tuple[str, ...]:
-    """The recipients mailgate may mail: valid addresses that have not bounced too often.
-
-    The others are left out with a line in the case history (RELIABILITY rows 29, 43).
-    """
-    to = mail.envelope.to
-    invalid = [a for a in to if not is_valid(a)]
-    suppressed = mailstate.suppressed_among(session, [a for a in to if a not in invalid])
-    if (invalid or suppressed) and mail.ticket is not None:
-        why = {**{a: "invalid address" for a in invalid}, **{a: "address bounces" for a in suppressed}}
-        messages.add_events(session, [(mail.ticket.id, now, "not_sent", f"{one_line(a)[:200]}: {reason}")
-                                   for a, reason in why.items()])
-    return tuple(a for a in to if a not in invalid and a not in suppressed)
-
-
-def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, int | None] | None:
-    """Compose, enqueue and (for a case) record a mail; return (outbox id, case message id).
-
-    None when no recipient is left to mail.
-    """
-    to = _deliverable(session, mail, now)
-    if not to:
-        log.info("outbox_skipped case=%s reason=no_deliverable_recipient",
-                 mail.ticket.id if mail.ticket else "-")
-        return None
-    env = replace(mail.envelope, to=to)
-    raw = compose(env, mail.subject, mail.text, now, mail.parts)
-    row_id = outbox.enqueue(
-        session, ticket_id=mail.ticket.id if mail.ticket else None,
-        mail_from=env.from_addr if mail.mail_from is None else mail.mail_from, rcpt_to=env.to,
-        subject=mail.subject, message_id=env.message_id, raw=raw, now=now)
-    message_id = None
-    if mail.ticket is not None:
-        message_id = messages.add(
-            session, ticket_id=mail.ticket.id, kind=mail.kind, disposition=mail.disposition,
-            outbox_id=row_id, message_id=env.message_id, from_addr=env.from_addr, to_addrs=list(env.to),
-            subject=mail.subject, text=mail.text, at=now)
-    log.info("outbox_queued id=%s case=%s kind=%s", row_id, mail.ticket.id if mail.ticket else "-",
-             mail.disposition or mail.kind)
-    return row_id, message_id
-
-
-def _purpose(role: str) -> tokens.Purpose:
-    return tokens.Purpose.REPLY if role == ForwardRole.OWNER else tokens.Purpose.NOTICE
-
-
-def signed(ctx: Context, box: MailboxConfig, case_id: int, staff_id: int,
-           purpose: tokens.Purpose) -> tuple[str, str]:
-    """(reply address, Message-ID) carrying the token for (case, staff, purpose)."""
-    token = tokens.Token(case_id, staff_id, purpose)
-    address = tokens.reply_address(token, ctx.secret, box.local_part, box.domain,
-                                   ctx.config.gateway.subaddress_delimiter)
-    return address, tokens.message_id(token, ctx.secret, ctx.config.message_id_domain)
-
-
-def customer_envelope(session: Session, ctx: Context, ticket: Ticket, to: tuple[str, ...],
-                      in_reply_to: str = "", references: tuple[str, ...] = (),
-                      auto_submitted: str = "") -> Envelope:
-    """Mail to the customer side: from the mailbox, threaded on the case's customer-side mail."""
-    box = ctx.mailbox_for([], ticket.mailbox)
-    refs = references or tuple(messages.thread_ids(session, ticket.id))
-    mid = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
-                            ctx.config.message_id_domain)
-    return Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
-                    in_reply_to=in_reply_to or (refs[-1] if refs else ""), references=refs,
-                    auto_submitted=auto_submitted, loop_marker=ctx.loop_marker)
+HISTORY_TEXT = 20_000          # characters of one earlier message shown in a forward
 
 
 def need_ticket(session: Session, case_id: int) -> Ticket:
@@ -122,37 +41,100 @@ def need_ticket(session: Session, case_id: int) -> Ticket:
     return ticket
 
 
-def _case_facts(session: Session, ctx: Context, ticket: Ticket) -> dict[str, object]:
+def amount_of(consultation: Consultation) -> str:
+    """"89.00 EUR", "120.50", or ''."""
+    return f"{consultation.amount} {consultation.currency}".strip() if consultation.amount else ""
+
+
+def case_facts(session: Session, ctx: Context, ticket: Ticket) -> dict[str, object]:
+    """What every template about a case may show."""
     status = cases.status_of(session, ticket)
     owner = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
     return {
         "gateway": ctx.config.gateway.name, "tag": ctx.tag(ticket.id), "case_id": ticket.id,
         "subject": ticket.subject, "status": status.name, "priority": ticket.priority,
+        "urgent": ticket.priority == Priority.URGENT,
         "pool": ticket.pool, "type": ticket.type, "requester": ticket.requester,
         "requester_name": ticket.requester_name, "owner": owner.email if owner else "",
-        "category": ticket.category or "",
+        "owner_name": (owner.name or owner.email) if owner else "",
+        "category": ticket.category or "", "opened": human(ticket.created_at, ctx.tz),
+        "cc": ", ".join(cases.cc_of(session, ticket.id)), "quoted_tag": ctx.tag(ticket.quoted_tag)
+        if ticket.quoted_tag else "", "commands": commands_for(session, ctx, ticket),
     }
 
 
+def commands_for(session: Session, ctx: Context, ticket: Ticket) -> list[str]:
+    """The complete command list for this case's pool."""
+    pool = ctx.config.pool(ticket.pool)
+    return command_help([s.name for s in cases.statuses(session)], [d.name for d in ctx.config.departments],
+                        {q.name: q.choices for q in ctx.config.questions if q.name in pool.questionnaire},
+                        {f.name: f.choices for f in ctx.config.fields})
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """One earlier message of a case as a forward lists it."""
+
+    at: str
+    who: str
+    seen: str           # "sent to the customer" | "from the customer" | "INTERNAL …"
+    text: str
+
+
+def _seen(message: MailMessage) -> str | None:
+    """How a message shows in the history; None for staff-side mail (forwards, notices)."""
+    disposition = message.disposition
+    if message.kind == MessageKind.NOTE:
+        return "INTERNAL note"
+    if message.kind == MessageKind.DRAFT:
+        return "INTERNAL draft, waiting for approval"
+    if message.kind == MessageKind.CONSULTATION:
+        return {f"{messages.STAFF_SIDE}consultation_request": "INTERNAL question to the department",
+                f"{messages.STAFF_SIDE}answer": "INTERNAL answer from the department"}.get(disposition)
+    if disposition.startswith(messages.STAFF_SIDE):
+        return None
+    if message.kind == MessageKind.OUTBOUND:
+        if disposition == "auto_response":
+            return None             # the acknowledgement every case starts with: noise here
+        return "answer sent to the customer" if disposition == "reply" else "sent to the customer (automatic)"
+    return "from the customer"
+
+
+def history(session: Session, ctx: Context, ticket: Ticket, newest: MailMessage | None) -> list[Earlier]:
+    """Every message of the case but ``newest``, oldest first, as a forward lists them."""
+    names = {s.email: s.name or s.email for s in staff_repo.all_staff(session, include_inactive=True)}
+    found = []
+    for message in messages.all_of(session, ticket.id):
+        seen = _seen(message)
+        if seen is None or (newest is not None and message.id == newest.id):
+            continue
+        who = names.get(message.author, message.author) or message.from_addr or "-"
+        text = message.text.strip() or "(no text)"
+        if len(text) > HISTORY_TEXT:
+            text = text[:HISTORY_TEXT] + " […]"
+        found.append(Earlier(human(message.at, ctx.tz), who, seen, text))
+    return found
+
+
 def forward_case(session: Session, ctx: Context, effect: ForwardCase, now: datetime) -> None:
-    """The case, its latest customer message and attachments, to a staff member."""
+    """The case, newest customer text first, then its history and the commands, to a staff member."""
     ticket = need_ticket(session, effect.case_id)
     staff = people.need(session, effect.staff_id)
     box = ctx.mailbox_for([], ticket.mailbox)
     latest = messages.latest_from_customer(session, ticket.id)
-    history = [f"{m.at:%Y-%m-%d %H:%M} {m.kind:<8} {m.from_addr or '-'}: {m.subject[:60]}"
-               for m in messages.recent(session, ticket.id, HISTORY_LINES)]
     rendered = ctx.renderer.render("case_forward", {
-        **_case_facts(session, ctx, ticket), "role": effect.role, "intro": effect.intro,
-        "staff_name": staff.name or staff.email, "history": history,
+        **case_facts(session, ctx, ticket), "role": effect.role, "intro": effect.intro,
+        "staff_name": staff.name or staff.email, "history": history(session, ctx, ticket, latest),
         "text": latest.text if latest else "", "from": latest.from_addr if latest else ticket.requester,
+        "received": human(latest.at, ctx.tz) if latest else "",
     })
-    reply_to, mid = signed(ctx, box, ticket.id, staff.id, _purpose(effect.role))
+    purpose = tokens.Purpose.REPLY if effect.role == ForwardRole.OWNER else tokens.Purpose.NOTICE
+    reply_to, mid = signed(ctx, box, ticket.id, staff.id, purpose)
     first = messages.first_message_id(session, ticket.id)
     refs = tuple(dict.fromkeys(r for r in (first, latest.message_id if latest else "") if r))
     parts = [Part(a.filename, a.content_type, data) for a, data in
              (messages.attachments_of(session, latest.id) if latest else []) if not a.inline]
-    customer = ticket.requester_name or ticket.requester
+    customer = ticket.requester_name or ticket.requester or "Unknown sender"
     queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=f"{customer} via {ctx.config.gateway.name}",
                          to=(staff.email,), message_id=mid, in_reply_to=refs[-1] if refs else "",
@@ -165,7 +147,7 @@ def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datet
     staff = people.need(session, effect.staff_id)
     ticket = cases.get(session, effect.case_id) if effect.case_id else None
     box = ctx.mailbox_for([], ticket.mailbox if ticket else "")
-    facts = _case_facts(session, ctx, ticket) if ticket else {
+    facts = case_facts(session, ctx, ticket) if ticket else {
         "gateway": ctx.config.gateway.name, "tag": "", "case_id": 0, "subject": ""}
     rendered = ctx.renderer.render(effect.template, {
         **facts, "staff_name": staff.name or staff.email, "mailbox": box.address, **effect.context})
@@ -174,33 +156,55 @@ def notify_staff(session: Session, ctx: Context, effect: NotifyStaff, now: datet
         reply_to, mid = signed(ctx, box, ticket.id if ticket else 0, effect.draft_id, tokens.Purpose.APPROVAL)
     else:
         reply_to, mid = signed(ctx, box, ticket.id if ticket else 0, staff.id, purpose)
+    thread = (effect.in_reply_to,) if effect.in_reply_to else ()
     queue_mail(session, Outgoing(
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(staff.email,),
-                         message_id=mid, reply_to=reply_to if ticket else "",
-                         auto_submitted="auto-generated", loop_marker=ctx.loop_marker),
+                         message_id=mid, reply_to=reply_to if ticket else "", in_reply_to=effect.in_reply_to,
+                         references=thread, auto_submitted="auto-generated", loop_marker=ctx.loop_marker),
         rendered.subject, rendered.text, disposition=f"{messages.STAFF_SIDE}{effect.template}"), now)
 
 
 def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetime) -> None:
-    """The staff member's text (and attachments, and footer) to the requester and cc."""
+    """The staff member's text (and attachments, and footer) to the requester, Cc the case's cc."""
     ticket = need_ticket(session, effect.case_id)
     staff = people.need(session, effect.staff_id)
-    to = tuple(dict.fromkeys(a for a in (ticket.requester, *cases.cc_of(session, ticket.id)) if a))
     text = before_footer(effect.text, staff.name, staff.footer_text).rstrip() + "\n"
-    if staff.footer_text:
-        text += f"\n{staff.footer_text.rstrip()}\n"
+    footer = staff.footer_text.rstrip()
     parts: list[Part] = []
     if effect.source_message is not None:
         parts += [Part(a.filename, a.content_type, data)
                   for a, data in messages.attachments_of(session, effect.source_message) if not a.inline]
+    images = []
     if staff.footer_image:
+        cid = f"footer.{staff.id}@{ctx.config.message_id_domain}"
         parts.append(Part(staff.footer_image_name or "footer.jpg", "image/jpeg", staff.footer_image,
-                          content_id=f"footer.{staff.id}@{ctx.config.message_id_domain}", inline=True))
-    subject = f"[{ctx.tag(ticket.id)}] {ticket.subject}"
-    queued = queue_mail(session, Outgoing(ticket, customer_envelope(session, ctx, ticket, to), subject, text,
-                                          disposition="reply", parts=parts), now)
+                          content_id=cid, inline=True))
+        images.append(cid)
+    html = render_html(ctx.renderer, text, ctx.config.gateway.name, images, footer)
+    subject = f"Re: [{ctx.tag(ticket.id)}] {ticket.subject}"
+    cc = tuple(cases.cc_of(session, ticket.id))
+    envelope = customer_envelope(session, ctx, ticket, (ticket.requester,), cc=cc,
+                                 operator=staff.name or staff.email)
+    plain = text + (f"\n{footer}\n" if footer else "")
+    queued = queue_mail(session, Outgoing(ticket, envelope, subject, plain, disposition="reply", parts=parts,
+                                          html=html, author=staff.email), now)
     if queued is not None and queued[1] is not None and effect.source_message is not None:
         messages.copy_attachments(session, effect.source_message, queued[1])
+
+
+def mail_admin(session: Session, ctx: Context, effect: MailAdmin, now: datetime) -> None:
+    """A notice to ``[gateway] admin_address``, from the first mailbox (or the case's)."""
+    ticket = cases.get(session, effect.case_id) if effect.case_id else None
+    box = ctx.mailbox_for([], ticket.mailbox if ticket else "")
+    facts = case_facts(session, ctx, ticket) if ticket else {"gateway": ctx.config.gateway.name, "tag": ""}
+    rendered = ctx.renderer.render(effect.template, {**facts, "mailbox": box.address, **effect.context})
+    mid = tokens.message_id(tokens.Token(ticket.id if ticket else 0, 0, tokens.Purpose.NOTICE), ctx.secret,
+                            ctx.config.message_id_domain)
+    queue_mail(session, Outgoing(
+        ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name,
+                         to=(ctx.config.gateway.admin_address,), message_id=mid,
+                         auto_submitted="auto-generated", loop_marker=ctx.loop_marker),
+        rendered.subject, rendered.text, disposition=f"{messages.STAFF_SIDE}{effect.template}"), now)
 
 
 def mail_department(session: Session, ctx: Context, effect: MailDepartment, now: datetime) -> None:
@@ -213,9 +217,9 @@ def mail_department(session: Session, ctx: Context, effect: MailDepartment, now:
     asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
     latest = messages.latest_from_customer(session, ticket.id)
     rendered = ctx.renderer.render(effect.template, {
-        **_case_facts(session, ctx, ticket), "audience": "department",
+        **case_facts(session, ctx, ticket), "audience": "department",
         "department": consultation.department, "question": consultation.question,
-        "amount": consultation.amount, "due": iso(consultation.due_at) or "",
+        "amount": amount_of(consultation), "due": human(consultation.due_at, ctx.tz),
         "asked_by": (asker.name or asker.email) if asker else ctx.config.gateway.name,
         "customer_text": latest.text if latest else "",
     })
@@ -224,4 +228,5 @@ def mail_department(session: Session, ctx: Context, effect: MailDepartment, now:
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(consultation.address,),
                          message_id=mid, reply_to=reply_to, loop_marker=ctx.loop_marker),
         rendered.subject, rendered.text, kind=MessageKind.CONSULTATION,
-        disposition=f"{messages.STAFF_SIDE}{effect.template}"), now)
+        disposition=f"{messages.STAFF_SIDE}{effect.template}",
+        author=asker.email if asker else ""), now)

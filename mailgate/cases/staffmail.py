@@ -21,15 +21,15 @@ from sqlalchemy.orm import Session
 from mailgate.cases import approvals, assignment, commands, consultations, people
 from mailgate.cases.context import Context
 from mailgate.cases.inbound import Analysis, Handled
-from mailgate.domain.commands import read_absence, read_commands
-from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent
+from mailgate.domain.commands import Instructions, Verb, read_absence, read_commands
+from mailgate.domain.effects import Effect, ForwardCase, NotifyStaff, RecordEvent, RelayReply
 from mailgate.domain.kinds import InboundState, MessageKind
 from mailgate.errors import Refused
 from mailgate.mail import tokens
 from mailgate.mail.normalize import strip_prefixes
 from mailgate.storage import cases, messages
 from mailgate.storage import staff as staff_repo
-from mailgate.storage.models import Consultation, Staff
+from mailgate.storage.models import Consultation, Staff, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,12 @@ def _done(case_id: int | None, reason: str, effects: list[Effect]) -> Handled:
     return Handled(InboundState.DONE, case_id, reason, tuple(effects))
 
 
-def _refused(case_id: int, staff: Staff, exc: Refused) -> list[Effect]:
-    """What a refused reply does instead: a history line, and the reason to the staff member."""
+def _refused(msg: Analysis, case_id: int, staff: Staff, exc: Refused) -> list[Effect]:
+    """What a refused reply does instead: a history line, and the reason to the staff member,
+    threaded under their mail."""
     return [RecordEvent(case_id, "command_refused", f"{staff.email}: {exc}"[:500]),
-            NotifyStaff("staff_refused", staff.id, case_id, {"problems": str(exc)})]
+            NotifyStaff("staff_refused", staff.id, case_id, {"problems": str(exc)},
+                        in_reply_to=msg.mail.message_id)]
 
 
 def _store(session: Session, msg: Analysis, case_id: int) -> int:
@@ -62,7 +64,8 @@ def hold(ctx: Context, msg: Analysis, staff: Staff | None, why: str) -> Handled:
     if staff is not None:
         effects.append(NotifyStaff("staff_held", staff.id, 0, {
             "why": why, "case": ctx.tag(case_id) if case_id else "(none)",
-            "held_subject": msg.mail.subject[:200], "claimed_from": msg.sender or "(unverifiable)"}))
+            "held_subject": msg.mail.subject[:200], "claimed_from": msg.sender or "(unverifiable)"},
+            in_reply_to=msg.mail.message_id))
     log.warning("staff_mail_held inbound=%s case=%s why=%s", msg.row.id, case_id, why)
     return Handled(InboundState.QUARANTINED, None, f"held: {why}", tuple(effects))
 
@@ -81,10 +84,7 @@ def reply(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handl
     if ticket is None:
         return hold(ctx, msg, staff, f"no case {token.case_id}")
     if token.purpose is tokens.Purpose.REPLY and not people.acts_for(session, ticket, staff, now):
-        holder = staff_repo.by_id(session, ticket.owner_id) if ticket.owner_id else None
-        now_with = (holder.name or holder.email) if holder else "nobody (back in the pool)"
-        return hold(ctx, msg, staff, f"reply to {ctx.tag(ticket.id)} after it was reassigned: it is now with "
-                                     f"{now_with}")
+        return _too_late(session, ctx, msg, ticket, staff, now)
     stored = _store(session, msg, ticket.id)
     instructions = read_commands(msg.mail.text)
     try:
@@ -96,8 +96,45 @@ def reply(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handl
     except Refused as exc:
         session.expire_all()            # the savepoint's changes are gone; reload what is read next
         log.info("staff_mail_refused inbound=%s case=%s staff=%s", msg.row.id, token.case_id, staff.id)
-        effects = _refused(ticket.id, staff, exc)
+        effects = _refused(msg, ticket.id, staff, exc)
+    else:
+        effects += _receipt(ticket, staff, instructions, effects, msg)
     return _done(ticket.id, f"staff/{token.purpose.name.lower()}", effects)
+
+
+def _receipt(ticket: Ticket, staff: Staff, ins: Instructions, effects: list[Effect],
+             msg: Analysis) -> list[Effect]:
+    """One line that says what a reply's commands did, threaded under it (unless turned off)."""
+    told = any(isinstance(e, NotifyStaff | ForwardCase) and e.staff_id == staff.id for e in effects)
+    if not ins.commands or not staff.receipts or told:      # a notice of its own says it better
+        return []
+    done = ["note added" if c.verb is Verb.NOTE else f"{c.verb} {c.arg}".strip() for c in ins.commands]
+    if any(isinstance(e, RelayReply) for e in effects):
+        done.append("answer sent to the customer")
+    return [NotifyStaff("staff_receipt", staff.id, ticket.id, {"done": ", ".join(done)[:300],
+                                                               "staff_email": staff.email},
+                        in_reply_to=msg.mail.message_id)]
+
+
+def _too_late(session: Session, ctx: Context, msg: Analysis, ticket: Ticket, staff: Staff,
+              now: datetime) -> Handled:
+    """A reply to a case that has since gone to someone else: held, never relayed; its text goes to
+    whoever has the case now as an internal note, and the sender is told who that is."""
+    holder = people.reader_of(session, ticket, now)
+    now_with = (holder.name or holder.email) if holder else "nobody (it is back in the pool)"
+    text = commands.new_text(read_commands(msg.mail.text).body, staff.name)
+    effects: list[Effect] = []
+    why = f"reply to {ctx.tag(ticket.id)} after it was reassigned: it is now with {now_with}"
+    if text:
+        commands.add_note(session, ticket, staff, text, msg.row.id, msg.mail.subject, now)
+        why += "; your text was passed on to them as an internal note" if holder else \
+            "; your text is stored on the case as an internal note"
+        if holder is not None:
+            effects.append(NotifyStaff("case_note", holder.id, ticket.id, {
+                "author": staff.name or staff.email, "note": text,
+                "why": "answered after the case had gone to you."}))
+    held = hold(ctx, msg, staff, why)
+    return Handled(held.state, None, held.reason, (*effects, *held.effects))
 
 
 def approval_reply(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handled:
@@ -118,7 +155,7 @@ def approval_reply(session: Session, ctx: Context, msg: Analysis, now: datetime)
             effects = approvals.receive(session, ctx, draft, staff, msg.mail, now)
     except Refused as exc:
         session.expire_all()
-        effects = _refused(draft.ticket_id, staff, exc)
+        effects = _refused(msg, draft.ticket_id, staff, exc)
     return _done(draft.ticket_id, "staff/approval", effects)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,17 +46,88 @@ async def with_app(obj: dict[str, Any], work: Any) -> Any:
         await app.ctx.db.dispose()
 
 
+TABLE_WIDTH = 80
+_MIN_WIDTH = 6
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+#: ``--json`` on every listing: SPEC §8's field names, no default limit.
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print a JSON array (SPEC field names) instead of a table.")
+
+
+def cell(value: object, now: datetime | None = None) -> str:
+    """How a value reads in a table: lists joined, times as ages ("3h", "2d") or short dates."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "yes"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v, now) for v in value)
+    text = " ".join(str(value).split())
+    if _ISO.match(text):
+        return age(datetime.fromisoformat(text.replace("Z", "+00:00")), now or datetime.now(UTC))
+    return text
+
+
+def age(when: datetime, now: datetime) -> str:
+    """"5m", "3h", "2d" for times within a month of now (also ahead: "in 3h"), else the date."""
+    seconds = (now - when).total_seconds()
+    span = abs(seconds)
+    if span >= 30 * 86400:
+        return f"{when:%Y-%m-%d}"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if span >= size:
+            text = f"{int(span // size)}{unit}"
+            break
+    else:
+        text = "now"
+    return text if seconds >= 0 or text == "now" else f"in {text}"
+
+
+def fit(widths: dict[str, int], total: int = TABLE_WIDTH) -> dict[str, int]:
+    """Narrow the widest columns until the table (two spaces between columns) fits ``total``."""
+    widths = dict(widths)
+    while sum(widths.values()) + 2 * (len(widths) - 1) > total:
+        widest = max(widths, key=lambda c: widths[c])
+        if widths[widest] <= _MIN_WIDTH:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def emit(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    """A listing: JSON, or a table that fits 80 columns (long cells cut with …)."""
     if as_json:
         click.echo(json.dumps(list(rows), indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: min(max(len(c), *(len(str(r.get(c) or "")) for r in rows)), 50) for c in columns}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for r in rows:
-        click.echo("  ".join(str(r.get(c) or "")[:50].ljust(widths[c]) for c in columns).rstrip())
+    now = datetime.now(UTC)
+    cells = [{c: cell(r.get(c), now) for c in columns} for r in rows]
+    widths = fit({c: max(len(c), *(len(r[c]) for r in cells)) for c in columns})
+    click.echo("  ".join(_cut(c.upper(), widths[c]).ljust(widths[c]) for c in columns).rstrip())
+    for r in cells:
+        click.echo("  ".join(_cut(r[c], widths[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+class CaseNumber(click.ParamType[int]):
+    """A case as people write it: ``1042``, ``MG#1042``, ``#1042``."""
+
+    name = "CASE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        found = re.fullmatch(r"\s*(?:[A-Za-z0-9]{0,16}#)?(\d{1,12})\s*", str(value))
+        if found is None:
+            self.fail(f"not a case number like 1042 or MG#1042: {value!r}", param, ctx)
+        return int(found[1])
+
+
+CASE = CaseNumber()
 
 
 class Group(click.Group):

@@ -13,7 +13,7 @@ import click
 from mailgate import logs
 from mailgate.app import App
 from mailgate.cases.routes import ROUTES
-from mailgate.cli.base import EX_TEMPFAIL, cli, config_of, emit, run_async, with_app
+from mailgate.cli.base import CASE, EX_TEMPFAIL, cli, config_of, emit, json_option, run_async, with_app
 from mailgate.config import Config
 from mailgate.domain.kinds import OutboxState, Priority
 from mailgate.errors import MailgateError
@@ -125,16 +125,16 @@ def ticket() -> None:
     """Cases."""
 
 
-_LIST_COLUMNS = ("tag", "status", "priority", "pool", "owner", "requester", "subject")
+_LIST_COLUMNS = ("tag", "status", "priority", "owner", "requester", "updated_at", "subject")
 
 
 @ticket.command("list")
-@click.option("--unresolved", is_flag=True)
-@click.option("--pool")
-@click.option("--owner")
-@click.option("--status")
-@click.option("--search")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--unresolved", is_flag=True, help="Only cases not closed or expired.")
+@click.option("--pool", help="Only this pool's cases.")
+@click.option("--owner", help="Only cases this staff member owns (address).")
+@click.option("--status", help="Only cases in this status (or status category, e.g. in_progress).")
+@click.option("--search", help="Case number (1042, MG#1042), or text in subject, requester or messages.")
+@json_option
 @click.pass_obj
 def ticket_list(obj: dict[str, Any], /, as_json: bool, **filters: Any) -> None:
     """List cases."""
@@ -144,8 +144,8 @@ def ticket_list(obj: dict[str, Any], /, as_json: bool, **filters: Any) -> None:
 
 
 @ticket.command("show")
-@click.argument("ticket_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@click.argument("ticket_id", type=CASE)
+@json_option
 @click.pass_obj
 def ticket_show(obj: dict[str, Any], ticket_id: int, as_json: bool) -> None:
     """Show one case with its messages."""
@@ -167,7 +167,7 @@ def ticket_show(obj: dict[str, Any], ticket_id: int, as_json: bool) -> None:
 
 
 @ticket.command("close")
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=CASE)
 @click.option("--no-notify", is_flag=True, help="Do not mail the requester.")
 @click.pass_obj
 def ticket_close(obj: dict[str, Any], ticket_id: int, no_notify: bool) -> None:
@@ -177,7 +177,7 @@ def ticket_close(obj: dict[str, Any], ticket_id: int, no_notify: bool) -> None:
 
 
 @ticket.command("assign")
-@click.argument("ticket_id", type=int)
+@click.argument("ticket_id", type=CASE)
 @click.argument("user")
 @click.pass_obj
 def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
@@ -187,13 +187,13 @@ def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
 
 
 @ticket.command("edit")
-@click.argument("ticket_id", type=int)
-@click.option("--subject")
-@click.option("--category")
-@click.option("--priority", type=click.Choice([p.value for p in Priority]))
-@click.option("--status")
+@click.argument("ticket_id", type=CASE)
+@click.option("--subject", help="A new subject.")
+@click.option("--category", help="A category ('' clears it).")
+@click.option("--priority", type=click.Choice([p.value for p in Priority]), help="normal or urgent.")
+@click.option("--status", help="A status by name (see mailgate status list).")
 @click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE", help="A custom field (repeatable).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the changed case as JSON.")
 @click.pass_obj
 def ticket_edit(obj: dict[str, Any], /, ticket_id: int, as_json: bool, fields: tuple[str, ...],
                 **changes: str | None) -> None:
@@ -214,13 +214,13 @@ def mailbox_group() -> None:
 
 
 @mailbox_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def mailbox_list(obj: dict[str, Any], as_json: bool) -> None:
     """Each mailbox: how it is received; for IMAP, connection, last poll, cursor, backlog, errors."""
     rows = run_async(with_app(obj, lambda app: mailboxes.list_mailboxes(app.ctx)))
-    emit(rows, as_json, ("name", "address", "intake", "connected", "last_poll_at", "last_uid",
-                          "ingested", "backlog", "last_error"))
+    emit(rows, as_json, ("name", "address", "intake", "connected", "last_received_at", "ingested",
+                          "backlog", "last_error"))
 
 
 @cli.group("quarantine")
@@ -229,9 +229,10 @@ def quarantine_group() -> None:
 
 
 @quarantine_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def quarantine_list(obj: dict[str, Any], as_json: bool) -> None:
+    """Messages kept aside: id, when, how they came, size, and why."""
     rows = run_async(with_app(obj, lambda app: quarantine.list_quarantine(app.ctx)))
     emit(rows, as_json, ("id", "received_at", "source", "size", "reason"))
 
@@ -241,6 +242,7 @@ def quarantine_list(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--raw", is_flag=True, help="Print the raw message bytes.")
 @click.pass_obj
 def quarantine_show(obj: dict[str, Any], entry_id: int, raw: bool) -> None:
+    """One kept message: its facts as JSON, or (--raw) its exact bytes."""
     entry, data = run_async(with_app(obj, lambda app: quarantine.show_quarantine(app.ctx, entry_id)))
     if raw:
         sys.stdout.buffer.write(data)
@@ -266,6 +268,7 @@ def quarantine_release(obj: dict[str, Any], entry_id: int) -> None:
 @click.argument("entry_id", type=int)
 @click.pass_obj
 def quarantine_delete(obj: dict[str, Any], entry_id: int) -> None:
+    """Delete a kept message for good (the one explicit way mail is removed)."""
     run_async(with_app(obj, lambda app: quarantine.delete_entry(app.ctx, entry_id)))
     click.echo(f"deleted {entry_id}")
 
@@ -276,10 +279,11 @@ def outbox_group() -> None:
 
 
 @outbox_group.command("list")
-@click.option("--state", type=click.Choice([s.value for s in OutboxState]))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--state", type=click.Choice([s.value for s in OutboxState]), help="Only rows in this state.")
+@json_option
 @click.pass_obj
 def outbox_list(obj: dict[str, Any], state: str | None, as_json: bool) -> None:
+    """Outgoing mail: recipients, subject, state, attempts, last error."""
     rows = run_async(with_app(obj, lambda app: outgoing.outbox_rows(app.ctx, state)))
     emit(rows, as_json, ("id", "ticket_id", "state", "attempts", "to", "subject", "last_error"))
 
@@ -301,7 +305,8 @@ def routes() -> None:
 
 
 @cli.command()
-@click.option("--explain", "eml", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--explain", "eml", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The message file (.eml) to explain.")
 @click.option("--to", "rcpt", default="", help="Envelope recipient (default: first mailbox).")
 @click.pass_obj
 def route(obj: dict[str, Any], eml: Path, rcpt: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mailgate.cli.base import cli, emit, run_async, with_app
+from mailgate.cli.base import cli, emit, json_option, run_async, with_app
 from mailgate.domain.authority import ROLES
 from mailgate.errors import UsageError
 from mailgate.services import staff
@@ -45,14 +45,14 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("email")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="Their name, as customers and colleagues see it.")
 @click.option("--pool", "pools", multiple=True, metavar="POOL[:PRIORITY]",
               help="Pool to work (repeatable); higher priority pools are served first by +next.")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), help="Repeatable.")
 @click.option("--alias", "aliases", multiple=True, help="Another address they write from.")
 @click.option("--trainee", is_flag=True, help="Replies wait for the supervisor's approval.")
 @click.option("--supervisor", help="The trainee's supervisor (email).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the staff member as JSON.")
 @click.pass_obj
 def user_add(obj: dict[str, Any], email: str, name: str, pools: tuple[str, ...], roles: tuple[str, ...],
              aliases: tuple[str, ...], trainee: bool, supervisor: str | None, as_json: bool) -> None:
@@ -63,9 +63,10 @@ def user_add(obj: dict[str, Any], email: str, name: str, pools: tuple[str, ...],
 
 
 @user.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def user_list(obj: dict[str, Any], as_json: bool) -> None:
+    """Active staff: address, name, roles, pools, aliases, trainee, absence."""
     rows = run_async(with_app(obj, lambda app: staff.list_users(app.ctx)))
     shown = rows if as_json else [{k: ", ".join(v) if isinstance(v, list) else v for k, v in r.items()}
                                   for r in rows]
@@ -74,22 +75,24 @@ def user_list(obj: dict[str, Any], as_json: bool) -> None:
 
 @user.command("edit")
 @click.argument("email")
-@click.option("--name")
+@click.option("--name", help="A new name.")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
               help="Replaces the roles (repeatable).")
 @click.option("--pool", "pools", multiple=True, metavar="POOL[:PRIORITY]", help="Add or re-prioritise.")
 @click.option("--alias", "aliases", multiple=True, help="Add an alias.")
-@click.option("--remove-alias", "removed", multiple=True)
-@click.option("--trainee/--no-trainee", default=None)
-@click.option("--supervisor")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--remove-alias", "removed", multiple=True, help="Remove an alias.")
+@click.option("--trainee/--no-trainee", default=None, help="Whether replies wait for the supervisor.")
+@click.option("--supervisor", help="The trainee's supervisor (email).")
+@click.option("--receipts/--no-receipts", default=None,
+              help="A one-line receipt after each reply that ran #commands (on by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the staff member as JSON.")
 @click.pass_obj
 def user_edit(obj: dict[str, Any], email: str, name: str | None, roles: tuple[str, ...],
               pools: tuple[str, ...], aliases: tuple[str, ...], removed: tuple[str, ...],
-              trainee: bool | None, supervisor: str | None, as_json: bool) -> None:
+              trainee: bool | None, supervisor: str | None, receipts: bool | None, as_json: bool) -> None:
     """Change a staff member."""
     edit = staff.StaffEdit(name=name, roles=roles or None, pools=pools, add_aliases=aliases,
-                           remove_aliases=removed, trainee=trainee, supervisor=supervisor)
+                           remove_aliases=removed, trainee=trainee, supervisor=supervisor, receipts=receipts)
     _show(run_async(with_app(obj, lambda app: staff.edit_user(app.ctx, email, edit))), as_json)
 
 
@@ -118,13 +121,15 @@ def user_absent(obj: dict[str, Any], email: str, until: str, deputy: str | None)
 @click.argument("email")
 @click.pass_obj
 def user_back(obj: dict[str, Any], email: str) -> None:
+    """End an absence: new cases reach them again."""
     run_async(with_app(obj, lambda app: staff.set_back(app.ctx, email)))
     click.echo(f"{email} is back")
 
 
 @user.command("footer")
 @click.argument("email")
-@click.option("--text", "text_file", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--text", "text_file", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A text file with the footer.")
 @click.option("--image", type=click.Path(exists=True, path_type=Path), help="A JPEG, sent inline.")
 @click.pass_obj
 def user_footer(obj: dict[str, Any], email: str, text_file: Path, image: Path | None) -> None:
@@ -142,9 +147,10 @@ def pool() -> None:
 
 @pool.command("members")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def pool_members(obj: dict[str, Any], name: str, as_json: bool) -> None:
+    """A pool's members: address, name, priority, roles, absence."""
     rows = run_async(with_app(obj, lambda app: staff.pool_members(app.ctx, name)))
     emit(rows if as_json else [{**r, "roles": ", ".join(r["roles"])} for r in rows], as_json,
          ("email", "name", "priority", "roles", "absent"))
@@ -153,9 +159,11 @@ def pool_members(obj: dict[str, Any], name: str, as_json: bool) -> None:
 @pool.command("add-member")
 @click.argument("name")
 @click.argument("email")
-@click.option("--priority", type=int, default=1, show_default=True)
+@click.option("--priority", type=int, default=1, show_default=True,
+              help="Higher-priority pools are served first by +next.")
 @click.pass_obj
 def pool_add_member(obj: dict[str, Any], name: str, email: str, priority: int) -> None:
+    """Add a staff member to a pool (or change their priority in it)."""
     run_async(with_app(obj, lambda app: staff.add_member(app.ctx, name, email, priority)))
     click.echo(f"{email} works pool {name} (priority {priority})")
 
@@ -165,5 +173,6 @@ def pool_add_member(obj: dict[str, Any], name: str, email: str, priority: int) -
 @click.argument("email")
 @click.pass_obj
 def pool_remove_member(obj: dict[str, Any], name: str, email: str) -> None:
+    """Take a staff member out of a pool."""
     run_async(with_app(obj, lambda app: staff.remove_member(app.ctx, name, email)))
     click.echo(f"{email} removed from pool {name}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mailgate.cli.base import cli, emit, run_async, with_app
+from mailgate.cli.base import cli, emit, json_option, run_async, with_app
 from mailgate.services import approvals, consultations
 
 
@@ -17,9 +17,10 @@ def approval() -> None:
 
 @approval.command("list")
 @click.option("--all", "all_states", is_flag=True, help="Decided drafts too.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def approval_list(obj: dict[str, Any], all_states: bool, as_json: bool) -> None:
+    """Drafts waiting for approval: case, trainee, supervisor, reminders, text."""
     rows = run_async(with_app(obj, lambda app: approvals.list_drafts(app.ctx, all_states)))
     emit(rows, as_json, ("id", "tag", "state", "trainee", "supervisor", "created_at", "reminders", "text"))
 
@@ -35,7 +36,7 @@ def approval_approve(obj: dict[str, Any], draft_id: int) -> None:
 
 @approval.command("reject")
 @click.argument("draft_id", type=int)
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why: the trainee gets it with the draft.")
 @click.pass_obj
 def approval_reject(obj: dict[str, Any], draft_id: int, reason: str) -> None:
     """Send a draft back to the trainee with the reason."""
@@ -50,8 +51,9 @@ def consult() -> None:
 
 @consult.command("list")
 @click.option("--overdue", is_flag=True, help="Only open consultations past their deadline.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def consult_list(obj: dict[str, Any], overdue: bool, as_json: bool) -> None:
+    """Consultations with departments: case, department, state, deadline, amount, question."""
     rows = run_async(with_app(obj, lambda app: consultations.list_consultations(app.ctx, overdue)))
     emit(rows, as_json, ("id", "tag", "department", "state", "due_at", "overdue", "amount", "question"))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Union, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -50,17 +51,11 @@ class _Loader:
         if not isinstance(data, dict):
             self.problems.append(f"{where}: expected a table")
             return None
-        hints = get_type_hints(cls)
         known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("resolved")}
         for key in data:
             if key not in known:
                 self.problems.append(f"{where}.{key}: unknown key")
-        values: dict[str, Any] = {}
-        for name, fld in known.items():
-            if name in data:
-                values[name] = self.value(hints[name], data[name], f"{where}.{name}", fld)
-            elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
-                self.problems.append(f"{where}.{name}: required key is missing")
+        values = self._values(cls, known, data, where)
         for fld in dataclasses.fields(cls):
             if fld.metadata.get("resolved"):
                 values[fld.name] = self.secret(data, fld.name, where)
@@ -68,6 +63,20 @@ class _Loader:
             return cls(**values)
         except TypeError:
             return None
+
+    def _values(self, cls: type[Any], known: dict[str, dataclasses.Field[Any]], data: dict[str, Any],
+                where: str) -> dict[str, Any]:
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for name, fld in known.items():
+            if name in data:
+                before = len(self.problems)
+                value = self.value(hints[name], data[name], f"{where}.{name}", fld)
+                if len(self.problems) == before:     # a bad value keeps the default: checks go on
+                    values[name] = value
+            elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+                self.problems.append(f"{where}.{name}: required key is missing")
+        return values
 
     def secret(self, data: dict[str, Any], name: str, where: str) -> str:
         env_key = data.get(f"{name}_env") or data.get("secret_env" if name == "secret" else "")
@@ -136,6 +145,21 @@ def _check(config: Config) -> list[str]:
         problems.append("gateway.ticket_prefix: letters and digits only")
     if not config.database_url.startswith(("sqlite:", "postgresql")):
         problems.append("gateway.database: only sqlite:/// and postgresql+psycopg:// are supported")
+    return problems + _check_gateway(config.gateway)
+
+
+def _check_gateway(gateway: GatewayConfig) -> list[str]:
+    problems = []
+    try:
+        ZoneInfo(gateway.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"gateway.timezone: not a time zone like 'Europe/Budapest': {gateway.timezone!r}")
+    if gateway.admin_address and not _ADDRESS.match(gateway.admin_address):
+        problems.append(f"gateway.admin_address: not an e-mail address: {gateway.admin_address!r}")
+    unknown = set(re.findall(r"{(\w*)}", gateway.from_name)) - {"gateway", "operator"}
+    if unknown:
+        problems.append(f"gateway.from_name: only {{gateway}} and {{operator}} are replaced, not "
+                        f"{{{sorted(unknown)[0]}}}")
     return problems
 
 
@@ -207,28 +231,34 @@ def _build(path: Path, data: dict[str, Any], loader: _Loader) -> Config:
     smtp_in = loader.table(SmtpInConfig, data.get("smtp_in", {}), "smtp_in")
     smtp_out = loader.table(SmtpOutConfig, data["smtp_out"], "smtp_out") if "smtp_out" in data else None
     lists = {
-        name: tuple(
-            loader.table(cls, item, f"{name}[{i}]") for i, item in enumerate(_list(data, name, loader))
-        )
+        name: tuple(t for t in (loader.table(cls, item, _where(name, i, item))
+                                for i, item in enumerate(_list(data, name, loader))) if t is not None)
         for name, cls in (("mailbox", MailboxConfig), ("pool", PoolConfig),
                           ("department", DepartmentConfig), ("question", QuestionConfig),
                           ("field", FieldConfig))
     }
-    if not lists["mailbox"]:
+    if not data.get("mailbox"):
         loader.problems.append("mailbox: at least one [[mailbox]] is required")
-    if not lists["pool"]:
+    if not data.get("pool"):
         loader.problems.append("pool: at least one [[pool]] is required")
     web = loader.table(WebConfig, data["web"], "web") if "web" in data else None
-    if loader.problems:
-        raise ConfigError(loader.problems)
+    problems = loader.problems
+    if gateway is None or smtp_in is None:
+        raise ConfigError(problems)
     config = Config(path=path, gateway=gateway, smtp_in=smtp_in, smtp_out=smtp_out,
                     mailboxes=lists["mailbox"], pools=lists["pool"],
                     departments=lists["department"], questions=lists["question"],
                     fields=lists["field"], web=web)
-    problems = _check(config)
+    problems += [p for p in _check(config) if p not in problems]    # every problem in one pass
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _where(section: str, index: int, item: object) -> str:
+    """How problems name a ``[[section]]`` table: by its name (``pool.support``), else its place."""
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"{section}.{name}" if isinstance(name, str) and name else f"{section}[{index}]"
 
 
 def _list(data: dict[str, Any], name: str, loader: _Loader) -> list[Any]:

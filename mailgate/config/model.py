@@ -52,6 +52,10 @@ class GatewayConfig:
     digest_hour: int = 7          # UTC hour after which each pool manager gets the daily digest
     message_id_domain: str = ""
     activation_url: str = ""
+    activation_ttl: timedelta = timedelta(days=7)
+    admin_address: str = ""       # alerts and cases nobody can own are mailed here (log only when empty)
+    timezone: str = "UTC"         # IANA name: dates in mails, reports, digest hour
+    from_name: str = "{gateway}"  # display name of answers to customers; {operator}, {gateway}
     outbox_maildir: str = "var/outbox-maildir"
     templates: str = "templates"
     log_level: str = "INFO"

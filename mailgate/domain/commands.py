@@ -15,6 +15,7 @@ Pure: text in, frozen values out.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -122,6 +123,32 @@ def read_commands(text: str) -> Instructions:
         problems.append(f"at most {MAX_COMMANDS} commands per reply")
     body = "\n".join(lines[i:]).strip("\n")
     return Instructions(tuple(commands), body, tuple(problems))
+
+
+def command_help(statuses: Sequence[str], departments: Sequence[str],
+                 questions: Mapping[str, Sequence[str]], fields: Mapping[str, Sequence[str]]) -> list[str]:
+    """The commands a staff member can use on a case, one line each, with this installation's
+    statuses, departments, questionnaire questions and custom fields filled in."""
+
+    def named(items: Mapping[str, Sequence[str]]) -> str:
+        return "; ".join(f"{name} ({' | '.join(choices)})" if choices else name
+                         for name, choices in items.items()) or "none configured"
+
+    return [
+        "#note <text>            an internal note: never sent to the customer",
+        "#close                  close the case (after sending your text, if any)",
+        f"#status <name>          {', '.join(statuses)}",
+        "#assign <user>          give it to a colleague; your text goes to them as a note",
+        "#release                back to the pool, unowned",
+        f"#priority {'|'.join(PRIORITIES)}",
+        "#category <name>",
+        "#ack                    you have it (stops the round-robin rollover)",
+        "#claim                  take an unowned case",
+        f"#set <field>=<value>    fields: {named(fields)}",
+        "#consult <department> [due=3d] [amount=120.50EUR] <question>: "
+        f"{', '.join(departments) or 'none configured'}",
+        f"#answer <question>=<value>   questions: {named(questions)}",
+    ]
 
 
 class Subaddress(StrEnum):

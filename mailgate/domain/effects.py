@@ -67,6 +67,7 @@ class NotifyStaff:
     case_id: int = 0
     context: Mapping[str, object] = field(default_factory=dict)
     draft_id: int = 0           # an approval request: the reply address names this draft
+    in_reply_to: str = ""       # the staff member's own mail this answers (it threads under it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +79,13 @@ class MailDepartment:
     template: str
 
 
-Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment
+@dataclass(frozen=True, slots=True)
+class MailAdmin:
+    """Mail ``[gateway] admin_address`` (nothing when it is not set) from ``template``."""
+
+    template: str
+    case_id: int = 0
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment | MailAdmin

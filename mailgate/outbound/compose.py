@@ -18,7 +18,6 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
-from html import escape
 
 from mailgate.errors import UsageError
 from mailgate.mail.addresses import is_valid
@@ -36,6 +35,7 @@ class Envelope:
     from_name: str
     to: tuple[str, ...]
     message_id: str
+    cc: tuple[str, ...] = ()
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     reply_to: str = ""
@@ -93,34 +93,31 @@ def _file_part(part: Part) -> MIMEBase:
     return mime
 
 
-def _html_with_images(text: str, images: Sequence[Part]) -> str:
-    paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n"))
-    pictures = "".join(f'<p><img src="cid:{escape(i.content_id)}" alt=""></p>' for i in images)
-    return f"<!DOCTYPE html><html><body>{paragraphs}{pictures}</body></html>"
-
-
-def _body(text: str, parts: Sequence[Part]) -> Message:
-    """text/plain alone; with inline images, related(alternative(plain, html), images); then mixed."""
-    images = [p for p in parts if p.inline and p.content_id]
-    files = [p for p in parts if p not in images]
+def _body(text: str, parts: Sequence[Part], html: str | None) -> Message:
+    """text/plain alone, or alternative(plain, html); with inline images (which only an HTML part
+    shows), related(alternative, images); with files, mixed(body, files)."""
+    images = [p for p in parts if p.inline and p.content_id] if html else []
+    files = [p for p in parts if p not in images and not (p.inline and not html)]
     body: Message = _text_part(text)
+    if html:
+        body = MIMEMultipart("alternative", _subparts=[_text_part(text), _text_part(html, "html")])
     if images:
-        alternative = MIMEMultipart("alternative", _subparts=[
-            _text_part(text), _text_part(_html_with_images(text, images), "html")])
-        body = MIMEMultipart("related", _subparts=[alternative, *map(_file_part, images)])
+        body = MIMEMultipart("related", _subparts=[body, *map(_file_part, images)])
     if files:
         body = MIMEMultipart("mixed", _subparts=[body, *map(_file_part, files)])
     return body
 
 
 def compose(envelope: Envelope, subject: str, text: str, now: datetime,
-            parts: Sequence[Part] = ()) -> bytes:
+            parts: Sequence[Part] = (), html: str | None = None) -> bytes:
     """Build the message bytes; body lines are quoted-printable so none exceeds 998 octets."""
-    to = _checked(envelope.to)
+    to, cc = _checked(envelope.to), _checked(envelope.cc)
     _checked([envelope.from_addr] + ([envelope.reply_to] if envelope.reply_to else []))
-    msg = _body(text, parts)
+    msg = _body(text, parts, html)
     msg["From"] = formataddr((one_line(envelope.from_name), envelope.from_addr), charset="utf-8")
     msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
     msg["Subject"] = _header_text("Subject", subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _msgid(envelope.message_id)

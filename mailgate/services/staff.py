@@ -32,6 +32,7 @@ class StaffEdit:
     remove_aliases: tuple[str, ...] = ()
     trainee: bool | None = None
     supervisor: str | None = None
+    receipts: bool | None = None
 
 
 def parse_pool(ctx: Context, spec: str) -> tuple[str, int]:
@@ -61,8 +62,9 @@ def _check_address(address: str) -> str:
 
 
 def _apply_edit(session: Session, ctx: Context, staff: Staff, edit: StaffEdit) -> None:
-    if edit.name is not None:
-        staff.name = edit.name
+    for attr in ("name", "trainee", "receipts"):
+        if getattr(edit, attr) is not None:
+            setattr(staff, attr, getattr(edit, attr))
     if edit.roles is not None:
         bad = [r for r in edit.roles if r not in ROLES]
         if bad:
@@ -73,8 +75,6 @@ def _apply_edit(session: Session, ctx: Context, staff: Staff, edit: StaffEdit) -
         if supervisor.id == staff.id:
             raise UsageError("a trainee cannot supervise themselves")
         staff.supervisor_id = supervisor.id
-    if edit.trainee is not None:
-        staff.trainee = edit.trainee
     if staff.trainee and staff.supervisor_id is None:
         raise UsageError("a trainee needs a supervisor (--supervisor EMAIL)")
     for spec in edit.pools:
@@ -156,7 +156,7 @@ def _describe(session: Session, staff: Staff, now: datetime) -> dict[str, Any]:
         "trainee": staff.trainee, "supervisor": email_of(staff.supervisor_id),
         "absent": staff.absent(now), "absent_until": iso(staff.absent_until) if staff.absent(now) else None,
         "deputy": email_of(staff.deputy_id) if staff.absent(now) else None,
-        "footer": bool(staff.footer_text), "active": staff.active,
+        "footer": bool(staff.footer_text), "active": staff.active, "receipts": staff.receipts,
     }
 
 

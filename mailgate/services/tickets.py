@@ -13,6 +13,7 @@ from mailgate.cases.context import Context
 from mailgate.clock import iso
 from mailgate.domain.effects import Effect, RecordEvent
 from mailgate.domain.kinds import Priority
+from mailgate.domain.states import Category
 from mailgate.errors import NotFound, UsageError
 from mailgate.mail.headers import one_line
 from mailgate.services import units
@@ -31,8 +32,26 @@ def _summary(ctx: Context, row: reads.CaseRow) -> dict[str, Any]:
 
 
 async def list_tickets(ctx: Context, flt: TicketFilter) -> list[dict[str, Any]]:
-    rows = await ctx.db.run(lambda s: reads.case_rows(s, flt))
-    return [_summary(ctx, row) for row in rows]
+    """The cases ``flt`` selects; an unknown pool, status or owner is an error naming the valid ones."""
+
+    def work(session: Session) -> list[reads.CaseRow]:
+        _check_filter(session, ctx, flt)
+        return reads.case_rows(session, flt)
+
+    return [_summary(ctx, row) for row in await ctx.db.run(work)]
+
+
+def _check_filter(session: Session, ctx: Context, flt: TicketFilter) -> None:
+    pools = [p.name for p in ctx.config.pools]
+    if flt.pool and flt.pool not in pools:
+        raise UsageError(f"no pool {flt.pool!r} (pools: {', '.join(pools)})")
+    statuses = [s.name for s in cases.statuses(session)]
+    if flt.status and flt.status.lower() not in {*(s.lower() for s in statuses), *Category}:
+        raise UsageError(f"no status {flt.status!r} (statuses: {', '.join(statuses)}; "
+                         f"or a category: {', '.join(Category)})")
+    if flt.owner and staff_repo.by_email(session, flt.owner) is None:
+        known = ", ".join(s.email for s in staff_repo.all_staff(session)) or "nobody registered"
+        raise UsageError(f"no staff member {flt.owner!r} (staff: {known})")
 
 
 async def show_ticket(ctx: Context, ticket_id: int) -> dict[str, Any]:

@@ -36,12 +36,13 @@ class SweepReport:
     expired: int = 0
     consultations_overdue: int = 0
     approval_reminders: int = 0
+    routed: int = 0             # cases nobody could take before that now have someone
     digests: int = 0
 
     @property
     def total(self) -> int:
         return (self.rolled_over + self.expired + self.consultations_overdue + self.approval_reminders
-                + self.digests)
+                + self.routed + self.digests)
 
 
 async def sweep(ctx: Context) -> SweepReport:
@@ -53,12 +54,13 @@ async def sweep(ctx: Context) -> SweepReport:
         + await _each(ctx, Deadline.CUSTOMER, _expire_awaiting_customer, now),
         consultations_overdue=await _each(ctx, Deadline.CONSULTATION, _consultation_overdue, now),
         approval_reminders=await _each(ctx, Deadline.APPROVAL, _approval_reminder, now),
+        routed=await _each(ctx, Deadline.UNROUTED, _retry_unrouted, now),
         digests=await _digests(ctx, now),
     )
     if report.total:
-        log.info("timers_swept rolled_over=%s expired=%s consultations_overdue=%s reminders=%s digests=%s",
-                 report.rolled_over, report.expired, report.consultations_overdue,
-                 report.approval_reminders, report.digests)
+        log.info("timers_swept rolled_over=%s expired=%s consultations_overdue=%s reminders=%s routed=%s "
+                 "digests=%s", report.rolled_over, report.expired, report.consultations_overdue,
+                 report.approval_reminders, report.routed, report.digests)
     return report
 
 
@@ -87,6 +89,14 @@ async def _each(ctx: Context, deadline: Deadline, act: Action, now: datetime) ->
 def _rollover(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
     ticket = cases.get(session, ticket_id)
     return assignment.rollover(session, ctx, ticket, now) if ticket is not None else []
+
+
+def _retry_unrouted(session: Session, ctx: Context, ticket_id: int, now: datetime) -> list[Effect] | None:
+    ticket = cases.get(session, ticket_id)
+    if ticket is None:
+        return None
+    effects = assignment.retry_unrouted(session, ctx, ticket, now)
+    return effects or None          # not counted: nothing changed
 
 
 def _expired_status(session: Session, name: str) -> Status:
@@ -124,7 +134,7 @@ def _expire_awaiting_customer(session: Session, ctx: Context, ticket_id: int,
 
 def _consultation_overdue(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:
     consultation = cases.consultation(session, row_id)
-    return consultations.overdue(session, consultation, now) if consultation is not None else None
+    return consultations.overdue(session, ctx, consultation, now) if consultation is not None else None
 
 
 def _approval_reminder(session: Session, ctx: Context, row_id: int, now: datetime) -> list[Effect] | None:

@@ -27,6 +27,7 @@ class Deadline(StrEnum):
     CUSTOMER = "customer"                    # the customer did not reply in time
     CONSULTATION = "consultation"            # a department did not answer in time (notified once)
     APPROVAL = "approval"                    # a held draft waits for its approver
+    UNROUTED = "unrouted"                    # nobody could take a new case: try again
 
 
 def _query(deadline: Deadline, now: datetime) -> Select[Any]:
@@ -41,6 +42,7 @@ _COLUMNS: Final[dict[Deadline, tuple[Any, Any, tuple[Any, ...]]]] = {
     Deadline.CONSULTATION: (Consultation, Consultation.due_at, (
         Consultation.state == ConsultationState.OPEN, Consultation.overdue_notified_at.is_(None))),
     Deadline.APPROVAL: (Draft, Draft.remind_at, (Draft.state == DraftState.PENDING,)),
+    Deadline.UNROUTED: (Ticket, Ticket.unrouted_at, (Ticket.owner_id.is_(None),)),
 }
 
 

@@ -85,6 +85,12 @@ def latest_from_customer(session: Session, ticket_id: int) -> MailMessage | None
         .order_by(MailMessage.id.desc()).limit(1))
 
 
+def all_of(session: Session, ticket_id: int) -> list[MailMessage]:
+    """Every message of a case, oldest first."""
+    return list(session.scalars(select(MailMessage).where(MailMessage.ticket_id == ticket_id)
+                                .order_by(MailMessage.id)))
+
+
 def first_message_id(session: Session, ticket_id: int) -> str:
     """The Message-ID of the message that opened the case ('' if none)."""
     return session.scalar(select(MailMessage.message_id).where(MailMessage.ticket_id == ticket_id)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -78,6 +79,7 @@ class Staff(Base):
     footer_text: Mapped[str] = mapped_column(Text, default="")
     footer_image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     footer_image_name: Mapped[str] = mapped_column(String(255), default="")
+    receipts: Mapped[bool] = mapped_column(default=True, server_default=true())   # one-line command receipts
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -144,8 +146,9 @@ class Ticket(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    unrouted_at: Mapped[datetime | None]        # nobody could take it: the sweep tries again
     __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"),
-                      Index("ix_ticket_rollover", "rollover_at"),
+                      Index("ix_ticket_rollover", "rollover_at"), Index("ix_ticket_unrouted", "unrouted_at"),
                       Index("ix_ticket_reply_due", "reply_due_at"),
                       Index("ix_ticket_customer_due", "customer_due_at"))
 
@@ -206,6 +209,7 @@ class MailMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String(254), default="", server_default="")  # staff who wrote it
     __table_args__ = (Index("ix_message_mid", "message_id"), Index("ix_message_ticket", "ticket_id"))
 
 
@@ -307,7 +311,8 @@ class Consultation(Base):
     address: Mapped[str] = mapped_column(String(254))
     asked_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     question: Mapped[str] = mapped_column(Text)
-    amount: Mapped[str] = mapped_column(String(40), default="")
+    amount: Mapped[str] = mapped_column(String(40), default="")       # a decimal string: "120.50"
+    currency: Mapped[str] = mapped_column(String(8), default="", server_default="")   # "EUR", or ''
     state: Mapped[str] = mapped_column(String(16), default=ConsultationState.OPEN)
     asked_at: Mapped[datetime]
     due_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from mailgate.domain.kinds import ConsultationState, DraftState, InboundState, ParticipantRole
@@ -193,6 +193,13 @@ def overdue_consultations(session: Session, pool: str | None, now: datetime) -> 
     if pool is not None:
         query = query.where(Ticket.pool == pool)
     return [OverdueConsultation(c.ticket_id, c.department, c.due_at) for c in session.scalars(query)]
+
+
+def received_per_mailbox(session: Session) -> dict[str, tuple[int, datetime]]:
+    """Messages stored per mailbox name: (how many, the newest's arrival)."""
+    rows = session.execute(select(Inbound.mailbox, func.count(), func.max(Inbound.received_at))
+                           .group_by(Inbound.mailbox)).all()
+    return {name: (int(count), latest) for name, count, latest in rows if name}
 
 
 # --- consultations, drafts, quarantine, outbox ---------------------------------------------------

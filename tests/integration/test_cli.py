@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.mailer import text_of
 from tests.processes import MAILGATE, ONLY_SQLITE, clean_env, default_config, free_port, spawn
 
 pytestmark = pytest.mark.skipif(ONLY_SQLITE, reason="CLI subprocess tests use the default SQLite config")
@@ -103,7 +104,7 @@ def test_run_receives_mail_and_writes_the_auto_response_to_the_maildir(
 
     mg(workdir, "ticket", "close", "1")
     mails = wait_for_maildir(workdir / "var" / "outbox-maildir", 2)
-    assert any("closed" in str(m.get_payload(decode=True)) for m in mails)
+    assert any("closed" in text_of(m) for m in mails)
 
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=20) == 0
@@ -181,7 +182,9 @@ def test_init_and_check_config(tmp_path: Path) -> None:
     bad = mg(tmp_path, "check-config", check=False)
     assert bad.returncode == 2
     lines = bad.stderr.decode().strip().splitlines()
-    assert "config error: pool[0].speed: unknown key" in lines
+    # Every problem in one pass, one key-naming style: the bad mode next to the unknown key.
+    assert "config error: pool.support.speed: unknown key" in lines
+    assert "config error: pool.support.mode: must be manager, round_robin or pull" in lines
 
 
 def test_unknown_case_is_one_line_error(workdir: Path) -> None:

@@ -8,7 +8,7 @@ from mailgate.app import App
 from mailgate.services import tickets
 from tests.conftest import running, settle
 from tests.fakes import FrozenClock, SmtpSink
-from tests.mailer import mail, send
+from tests.mailer import mail, send, text_of
 
 
 async def _cases(app: App) -> list[dict[str, object]]:
@@ -32,7 +32,7 @@ async def test_new_mail_opens_case_and_auto_response_reaches_relay(app: App, sin
     assert reply["Auto-Submitted"] == "auto-replied"
     assert reply["In-Reply-To"] == original["Message-ID"]
     assert original["Message-ID"] in reply["References"]
-    assert "MG#1" in reply.get_content()
+    assert "MG#1" in text_of(reply)
 
 
 async def test_reply_threads_by_references_and_by_tag(app: App, sink: SmtpSink) -> None:
@@ -81,7 +81,7 @@ async def test_close_by_cli_then_reply_reopens_within_window(app: App, sink: Smt
     await settle(app)
     closing = sink.to("carol@customer.example")[-1].message
     assert closing["Subject"] == "[MG#1] Printer broken"
-    assert "closed" in closing.get_content()
+    assert "closed" in text_of(closing)
     assert (await tickets.show_ticket(app.ctx, 1))["status"] == "closed"
 
     clock.advance(days=3)

@@ -123,7 +123,7 @@ async def test_round_robin_forward_and_reply_relayed_to_customer(
 
         [auto, relayed] = inbox(sink, CUSTOMER)
         assert relayed["From"].addresses[0].addr_spec == "support@example.com"
-        assert relayed["Subject"] == "[MG#1] Printer broken"
+        assert relayed["Subject"] == "Re: [MG#1] Printer broken"
         assert relayed["In-Reply-To"] == auto["Message-ID"]
         assert original["Message-ID"] in relayed["References"]
         assert "c1s1" not in str(relayed["References"])          # no staff token leaks to the customer

@@ -175,6 +175,8 @@ DEPARTMENTS = {"finance": timedelta(days=2), "legal": timedelta(days=5)}
     ("legal amount=120.50 due=90s check", "details",
      ConsultRequest("legal", timedelta(seconds=90), "120.50", "check\n\ndetails")),
     ("finance amount=7", "Invoice", ConsultRequest("finance", timedelta(days=2), "7", "Invoice")),
+    ("finance amount=89.00EUR x", "", ConsultRequest("finance", timedelta(days=2), "89.00", "x", "EUR")),
+    ("finance amount=usd12 x", "", ConsultRequest("finance", timedelta(days=2), "12", "x", "USD")),
 ])
 def test_consult_request(arg: str, body: str, wanted: ConsultRequest) -> None:
     assert read_consult(arg, body, DEPARTMENTS) == wanted
@@ -185,6 +187,7 @@ def test_consult_request(arg: str, body: str, wanted: ConsultRequest) -> None:
     ("hr question", "", "#consult hr: no such department (departments: finance, legal)"),
     ("finance due=soon x", "", "#consult due=soon: not a duration"),
     ("finance amount=12,50 x", "", "#consult amount=12,50: a sum like 120.50"),
+    ("finance amount=EUR12USD x", "", "#consult amount=EUR12USD: a sum like 120.50"),
     ("finance", "  ", "#consult needs a question"),
 ])
 def test_consult_refusals(arg: str, body: str, why: str) -> None:
