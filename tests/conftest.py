@@ -93,7 +93,7 @@ def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str
 def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
                  protocol: str = "smtp", max_size: str = "25MB",
                  imap: dict[str, tuple[int, str]] | None = None, imap_extra: str = "",
-                 support_pool: str = 'mode = "round_robin"') -> Config:
+                 support_pool: str = 'mode = "round_robin"', gateway_extra: str = "") -> Config:
     """A test config; ``imap`` maps mailbox names to the (port, user) of an IMAP account."""
     smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
                 'timeout = "5s"\n' if sink_port else "")
@@ -108,6 +108,7 @@ secret_env = "MAILGATE_SECRET"
 max_message_size = "{max_size}"
 autoresponse_daily_limit = 3
 templates = "{Path(__file__).resolve().parents[1] / 'templates'}"
+{gateway_extra}
 
 [smtp_in]
 listen = "127.0.0.1:0"

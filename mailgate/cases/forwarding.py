@@ -228,5 +228,6 @@ def mail_department(session: Session, ctx: Context, effect: MailDepartment, now:
         ticket, Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(consultation.address,),
                          message_id=mid, reply_to=reply_to, loop_marker=ctx.loop_marker),
         rendered.subject, rendered.text, kind=MessageKind.CONSULTATION,
-        disposition=f"{messages.STAFF_SIDE}{effect.template}",
-        author=asker.email if asker else ""), now)
+        disposition=f"{messages.STAFF_SIDE}{effect.template}", author=asker.email if asker else "",
+        shown=f"{consultation.department}: {consultation.question}"
+        + (f"\nAmount: {amount_of(consultation)}" if consultation.amount else "")), now)

@@ -42,6 +42,7 @@ class Outgoing:
     parts: Sequence[Part] = ()
     html: str | None = None             # the HTML alternative (customer mail)
     author: str = ""                    # the staff member who wrote it
+    shown: str | None = None            # what the case history keeps, when not the whole text
 
 
 def _deliverable(session: Session, mail: Outgoing, to: tuple[str, ...], now: datetime) -> tuple[str, ...]:
@@ -82,7 +83,8 @@ def queue_mail(session: Session, mail: Outgoing, now: datetime) -> tuple[int, in
         message_id = messages.add(
             session, ticket_id=mail.ticket.id, kind=mail.kind, disposition=mail.disposition,
             outbox_id=row_id, message_id=env.message_id, from_addr=env.from_addr,
-            to_addrs=[*env.to, *env.cc], subject=mail.subject, text=mail.text, at=now, author=mail.author)
+            to_addrs=[*env.to, *env.cc], subject=mail.subject,
+            text=mail.text if mail.shown is None else mail.shown, at=now, author=mail.author)
     log.info("outbox_queued id=%s case=%s kind=%s", row_id, mail.ticket.id if mail.ticket else "-",
              mail.disposition or mail.kind)
     return row_id, message_id

@@ -48,6 +48,7 @@ async def with_app(obj: dict[str, Any], work: Any) -> Any:
 
 TABLE_WIDTH = 80
 _MIN_WIDTH = 6
+_FLEX_MIN = 20
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 
 #: ``--json`` on every listing: SPEC §8's field names, no default limit.
@@ -85,10 +86,12 @@ def age(when: datetime, now: datetime) -> str:
 
 
 def fit(widths: dict[str, int], total: int = TABLE_WIDTH) -> dict[str, int]:
-    """Narrow the widest columns until the table (two spaces between columns) fits ``total``."""
+    """Narrow columns until the table (two spaces between columns) fits ``total``: the last one
+    (free text, like a subject) first, down to 20 characters, then always the widest."""
     widths = dict(widths)
+    last = list(widths)[-1]
     while sum(widths.values()) + 2 * (len(widths) - 1) > total:
-        widest = max(widths, key=lambda c: widths[c])
+        widest = last if widths[last] > _FLEX_MIN else max(widths, key=lambda c: widths[c])
         if widths[widest] <= _MIN_WIDTH:
             break
         widths[widest] -= 1

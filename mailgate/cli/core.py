@@ -125,7 +125,7 @@ def ticket() -> None:
     """Cases."""
 
 
-_LIST_COLUMNS = ("tag", "status", "priority", "owner", "requester", "updated_at", "subject")
+_LIST_COLUMNS = ("tag", "status", "owner", "requester", "updated_at", "subject")
 
 
 @ticket.command("list")
@@ -140,6 +140,8 @@ def ticket_list(obj: dict[str, Any], /, as_json: bool, **filters: Any) -> None:
     """List cases."""
     flt = tickets.TicketFilter(**filters)
     rows = run_async(with_app(obj, lambda app: tickets.list_tickets(app.ctx, flt)))
+    if not as_json:     # urgent cases are marked after the tag; the JSON has "priority"
+        rows = [{**r, "tag": r["tag"] + ("!" if r["priority"] == "urgent" else "")} for r in rows]
     emit(rows, as_json, _LIST_COLUMNS)
 
 

@@ -150,8 +150,8 @@ async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
         assert sorted(code for code, _ in results) == [0, 1], results
         assert any("already approved" in err for _, err in results)
         rows = await outgoing.outbox_rows(admin.ctx, None)
-        assert len([r for r in rows if r["to"] == ["carol@customer.example"]
-                    and r["subject"] == "[MG#1] Printer broken"]) == 2   # the auto-response + the reply
+        to_carol = [r for r in rows if r["to"] == ["carol@customer.example"]]
+        assert len([r for r in to_carol if r["subject"].endswith("[MG#1] Printer broken")]) == 2  # and reply
         [decided] = await approvals.list_drafts(admin.ctx, all_states=True)
         assert decided["state"] == "approved"
     finally:

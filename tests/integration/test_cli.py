@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import mailbox
 import signal
 import smtplib
@@ -267,3 +268,40 @@ def test_routes_prints_the_table_and_explain_names_the_route_taken(workdir: Path
     assert "route:             customer: anything else" in out
     passed = next(line for line in out.splitlines() if line.startswith("passed_over:"))
     assert "staff_next (not sent to +next by a staff member)" in passed and "unwanted" in passed
+
+
+def test_the_cli_reads_well(workdir: Path) -> None:
+    long_subject = "The printer on the third floor makes a noise like a jet engine and smells of toast"
+    mg(workdir, "deliver", stdin=customer_mail(long_subject).as_bytes())
+    mg(workdir, "user", "add", "bob@example.com", "--name", "Bob Builder", "--pool", "support")
+
+    # Every table fits 80 columns: long cells are cut with …, times read as ages, lists joined.
+    for args in (("ticket", "list"), ("user", "list"), ("outbox", "list"), ("mailbox", "list"),
+                 ("quarantine", "list"), ("pool", "members", "support")):
+        lines = mg(workdir, *args).stdout.decode().splitlines()
+        assert lines and all(len(line) <= 80 for line in lines), (args, lines)
+    table = mg(workdir, "ticket", "list").stdout.decode()
+    assert "…" in table and "MG#1" in table and "carol@customer.example" in table
+    assert not re.search(r"\d{4}-\d\d-\d\dT", table) and " now " in table          # an age, not ISO
+    assert "[" not in mg(workdir, "user", "list").stdout.decode()          # no Python lists
+
+    # A case as people write it.
+    assert "tag:         MG#1" in mg(workdir, "ticket", "show", "MG#1").stdout.decode()
+    assert as_json(mg(workdir, "ticket", "show", "mg#1", "--json"))["id"] == 1    # type: ignore[index]
+
+    # Unknown names in filters say which ones there are.
+    for args, named in ((("--status", "done"), "statuses: received, in progress"),
+                        (("--pool", "billing"), "(pools: support)"),
+                        (("--owner", "eve@example.com"), "staff: bob@example.com")):
+        result = mg(workdir, "ticket", "list", *args, check=False)
+        assert result.returncode == 1 and named in result.stderr.decode(), result.stderr
+    result = mg(workdir, "ticket", "edit", "1", "--status", "done", check=False)
+    assert result.returncode == 1 and "statuses: received" in result.stderr.decode()
+
+    # SMTP-fed mailboxes count what they took in, too.
+    [box, *_] = as_json(mg(workdir, "mailbox", "list", "--json"))  # type: ignore[misc]
+    assert (box["intake"], box["ingested"]) == ("smtp", 1) and box["last_received_at"]
+
+    # Receipts can be turned off per user.
+    shown = as_json(mg(workdir, "user", "edit", "bob@example.com", "--no-receipts", "--json"))
+    assert shown["receipts"] is False                                      # type: ignore[index]

@@ -31,7 +31,7 @@ ANSWER = "Please unplug the printer; a technician comes tomorrow at nine."
 EDITOR = """#!/bin/sh
 # Bob types his answer above the quoted forward, then saves.
 f="$1"
-{ printf '%s\\n\\n' "$MG_ANSWER"; cat "$f"; } > "$f.new" && mv "$f.new" "$f"
+{ cat "$HOME/answer.txt"; printf '\\n\\n'; cat "$f"; } > "$f.new" && mv "$f.new" "$f"
 """
 
 
@@ -91,6 +91,37 @@ async def keys(session: str, *typed: str) -> None:
     await proc.wait()
 
 
+def prepare_home(home: Path, forward: bytes, answer: str, smtp_port: int) -> Path:
+    """Bob's home: his Maildir with the forward, what he will type, his muttrc."""
+    home.mkdir()
+    mailbox.Maildir(home / "Mail", create=True).add(forward)
+    (home / "answer.txt").write_text(answer)
+    return muttrc(home, smtp_port)
+
+
+async def reply_in_neomutt(app: App, sink: SmtpSink, home: Path, forward: bytes, answer: str,
+                           customer_mails: int) -> None:
+    """Bob opens ``forward`` in NeoMutt, presses r, types ``answer`` above the quote and sends."""
+    rc = prepare_home(home, forward, answer, app.smtp_port)
+    session = f"mg{home.parent.name[-10:]}{home.name}".replace(".", "")
+    env = f"HOME={home} TERM=xterm-256color"
+    started = await asyncio.create_subprocess_exec(
+        "tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", f"env {env} neomutt -n -F {rc}")
+    await started.wait()
+    try:
+        await wait_screen(session, "Printer broken")           # the index shows the forward
+        await keys(session, "r")                               # reply: the editor runs
+        await wait_screen(session, "y:Send")                   # the compose menu
+        await keys(session, "y")
+        for _ in range(200):
+            if len(inbox(sink, "carol@customer.example")) == customer_mails:
+                break
+            await settle(app, 1)
+            await asyncio.sleep(0.05)
+    finally:
+        await (await asyncio.create_subprocess_exec("tmux", "kill-session", "-t", session)).wait()
+
+
 async def test_operator_answers_from_neomutt_and_the_customer_gets_only_the_answer(
         make_app: Callable[..., App], sink: SmtpSink, tmp_path: Path) -> None:
     async with running(make_app()) as app:
@@ -98,29 +129,7 @@ async def test_operator_answers_from_neomutt_and_the_customer_gets_only_the_answ
         await send(app, mail(subject="Printer broken", body="My printer is on fire.\n"))
         await settle(app)
         [forward] = sink.to("bob@example.com")
-
-        home = tmp_path / "bob"
-        home.mkdir()
-        mailbox.Maildir(home / "Mail", create=True).add(forward.data)
-        rc = muttrc(home, app.smtp_port)
-        session = f"mg{tmp_path.name[-12:]}".replace(".", "")
-        env = f"HOME={home} TERM=xterm-256color MG_ANSWER='{ANSWER}'"
-        started = await asyncio.create_subprocess_exec(
-            "tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
-            f"env {env} neomutt -n -F {rc}")
-        await started.wait()
-        try:
-            await wait_screen(session, "Printer broken")           # the index shows the forward
-            await keys(session, "r")                               # reply: the editor runs
-            await wait_screen(session, "y:Send")                   # the compose menu
-            await keys(session, "y")
-            for _ in range(200):
-                if len(inbox(sink, "carol@customer.example")) == 2:
-                    break
-                await settle(app, 1)
-                await asyncio.sleep(0.05)
-        finally:
-            await (await asyncio.create_subprocess_exec("tmux", "kill-session", "-t", session)).wait()
+        await reply_in_neomutt(app, sink, tmp_path / "bob", forward.data, ANSWER, 2)
         await settle(app)
 
         auto, relayed = inbox(sink, "carol@customer.example")
@@ -136,3 +145,29 @@ async def test_operator_answers_from_neomutt_and_the_customer_gets_only_the_answ
         sent = await app.ctx.db.run(lambda s: inbound.get(s, 2, with_raw=True))
         assert sent is not None                      # what NeoMutt sent: signature and quote included
         assert b"-- \r\nBob Operator\r\nExample Support, desk 4" in sent.raw and b"> My printer" in sent.raw
+
+
+async def test_a_valediction_above_the_neomutt_signature_reaches_the_customer(
+        make_app: Callable[..., App], sink: SmtpSink, tmp_path: Path) -> None:
+    async with running(make_app()) as app:
+        await add_staff(app, "bob@example.com", "Bob Operator")
+        await send(app, mail(subject="Printer broken", body="My printer is on fire.\n"))
+        await settle(app)
+        [forward] = sink.to("bob@example.com")
+        await reply_in_neomutt(app, sink, tmp_path / "first", forward.data, ANSWER, 2)
+        await settle(app)
+        # Carol answers; her follow-up reaches Bob, who answers again, signing off this time.
+        await send(app, mail(subject="Re: [MG#1] Printer broken", body="Unplugged it. Now what?\n"))
+        await settle(app)
+        follow_up = sink.to("bob@example.com")[-1]
+        assert "Unplugged it. Now what?" in follow_up.message.get_body(("plain",)).get_content().split(
+            "-----")[2]                                                          # the new text comes first
+        second = "The technician brings a new one.\n\nBest regards,\nBob"
+        await reply_in_neomutt(app, sink, tmp_path / "second", follow_up.data, second, 3)
+        await settle(app)
+
+        relayed = inbox(sink, "carol@customer.example")[-1]
+        text = body_of(relayed)
+        assert text.startswith("The technician brings a new one.\n\nBest regards,\nBob\n")
+        assert "desk 4" not in text and "Unplugged" not in text and "wrote:" not in text
+        assert relayed["Subject"] == "Re: [MG#1] Printer broken"
