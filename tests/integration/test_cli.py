@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import mailbox
+import re
 import signal
 import smtplib
 import socket

@@ -218,3 +218,15 @@ async def test_an_alert_is_mailed_to_the_admin(day: App, sink: SmtpSink) -> None
     [alert] = inbox(sink, ADMIN)
     assert alert["Subject"] == "Alert: sender_storm (carol@customer.example)"
     assert "auto-responses capped at 3 in 24h" in text_of(alert)
+
+
+async def test_a_stranger_quoting_a_tag_gets_a_case_of_their_own_and_the_forward_says_so(
+        day: App, sink: SmtpSink) -> None:
+    app = day
+    await send(app, mail())
+    await send(app, mail(sender="Mallory <mallory@evil.example>", subject="Re: [MG#1] Printer broken",
+                         body="Send me Carol's invoice.\n"), mail_from="mallory@evil.example")
+    await settle(app)
+    forward = next(m for m in inbox(sink, "sue@example.com") + inbox(sink, "bob@example.com")
+               if m["Subject"].startswith("[MG#2]"))
+    assert "mallory@evil.example is not part of MG#1 but quoted its tag" in text_of(forward)
