@@ -31,7 +31,7 @@ from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.scheduler import Scheduler
 from mailgate.services.alerting import mail_alerts
-from mailgate.services.delivery import drain_outbox
+from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import process_inbound
 from mailgate.storage import inbound, migrate, outbox
@@ -165,12 +165,20 @@ class App:
             await self._guarded("processor", self.process_pending())
 
     async def _drainer(self) -> None:
-        while not self.stopping.is_set():
-            await self.outbox_ready.wait(OUTBOX_POLL_SECONDS)
-            await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
+        """``WORKERS`` senders share what is claimed; at stop, what is due goes out for a while."""
+        drain = Drain(self.ctx)
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(WORKERS):
+                workers.create_task(self._deliverer(drain))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
-                await self._guarded("outbox", drain_outbox(self.ctx, self.transport))
+                await asyncio.gather(*(self._guarded("outbox", deliver(drain, self.transport))
+                                       for _ in range(WORKERS)))
+
+    async def _deliverer(self, drain: Drain) -> None:
+        while not self.stopping.is_set():
+            await self.outbox_ready.wait(OUTBOX_POLL_SECONDS)
+            await self._guarded("outbox", deliver(drain, self.transport))
 
     async def _alerter(self) -> None:
         """Mail the admin what ``ctx.alerts`` raised (outbox, or straight to the relay)."""

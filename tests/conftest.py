@@ -93,10 +93,11 @@ def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str
 def write_config(tmp_path: Path, database_url: str, sink_port: int | None, extra: str = "",
                  protocol: str = "smtp", max_size: str = "25MB",
                  imap: dict[str, tuple[int, str]] | None = None, imap_extra: str = "",
-                 support_pool: str = 'mode = "round_robin"', gateway_extra: str = "") -> Config:
+                 support_pool: str = 'mode = "round_robin"', gateway_extra: str = "",
+                 relay_timeout: str = "5s") -> Config:
     """A test config; ``imap`` maps mailbox names to the (port, user) of an IMAP account."""
     smtp_out = (f'[smtp_out]\nhost = "127.0.0.1"\nport = {sink_port}\nstarttls = false\n'
-                'timeout = "5s"\n' if sink_port else "")
+                f'timeout = "{relay_timeout}"\n' if sink_port else "")
     boxes = "\n".join(_mailbox(*box, imap=(imap or {}).get(box[0]), imap_extra=imap_extra)
                        for box in MAILBOXES)
     text = f"""

@@ -47,10 +47,13 @@ class SmtpSink:
     rcpt_replies: list[str] = field(default_factory=list)   # scripted RCPT replies, used in order
     data_replies: list[str] = field(default_factory=list)   # scripted DATA replies
     drop_next_data: int = 0                                  # close the connection instead of 250
+    slow: dict[str, float] = field(default_factory=dict)     # recipients answered after N seconds
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if address in self.slow:                             # a tarpit: this destination is slow
+            await asyncio.sleep(self.slow[address])
         if self.rcpt_replies:
             reply = self.rcpt_replies.pop(0)
             if not reply.startswith("250"):

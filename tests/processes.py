@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiosmtplib
+
 ROOT = Path(__file__).resolve().parents[1]
 MAILGATE = [sys.executable, "-m", "mailgate"]
 ONLY_SQLITE = os.environ.get("MAILGATE_TEST_DB") == "postgresql"
@@ -72,3 +74,41 @@ async def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, sec
 
 def _tail(log: Path) -> str:
     return log.read_text()[-4000:] if log.exists() else "(no log)"
+
+
+class Daemon:
+    """``mailgate run`` in its own folder, from a config text whose SMTP port is ``127.0.0.1:0``."""
+
+    def __init__(self, folder: Path, text: str, secret: str) -> None:
+        folder.mkdir()
+        self.folder = folder
+        self.port = free_port()
+        (folder / "mailgate.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{self.port}"))
+        (folder / ".env").write_text(f"MAILGATE_SECRET={secret}\n")
+        with (folder / "daemon.log").open("ab") as log:
+            self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(), stderr=log)
+
+    async def ready(self) -> None:
+        await wait_for_port(self.port, self.proc, self.folder / "daemon.log")
+
+    async def send(self, msg: bytes, sender: str, rcpt: str) -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port, start_tls=False) as client:
+            await client.sendmail(sender, [rcpt], msg)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM)."""
+        return _status_mb(self.proc.pid, "VmHWM")
+
+    def rss_mb(self) -> float:
+        return _status_mb(self.proc.pid, "VmRSS")
+
+
+def _status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {key} for process {pid}")

@@ -137,7 +137,8 @@ def _relay(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: In
     if not people.acts_for(session, ticket, staff, now):
         raise Refused(f"your text was not sent: {_not_yours(session, ctx, ticket)}")
     if not ticket.requester:
-        raise Refused(f"{ctx.tag(ticket.id)} has no requester address to answer")
+        raise Refused(f"{ctx.tag(ticket.id)} has no requester to answer: its sender could not be verified; "
+                      f"an admin can set one (mailgate ticket edit {ticket.id} --requester ADDRESS)")
     if staff.trainee:
         return approvals.hold(session, ctx, ticket, staff, body, stored, ins.has(Verb.CLOSE), now)
     lifecycle.move(session, ticket, Event.OPERATOR_REPLIED)

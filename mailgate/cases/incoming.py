@@ -75,11 +75,15 @@ def _open(session: Session, ctx: Context, msg: Analysis, now: datetime) -> tuple
 
 
 def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Ticket:
+    """A new case. An ambiguous or forged From (CVE-2023-27043 shapes, two From headers) never
+    becomes a recipient: the case has no requester and no cc, its forward says so, and nothing
+    is sent until an admin sets the requester (``ticket edit --requester``)."""
     mail, row = msg.mail, msg.row
     box = ctx.mailbox_for(row.rcpt_to, row.mailbox)
-    requester = mail.sender.addr if mail.sender else ""
-    requester_name = mail.sender.name[:200] if mail.sender and mail.sender_trusted else ""
-    cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)]
+    trusted = bool(msg.sender)
+    requester = msg.sender
+    requester_name = mail.sender.name[:200] if trusted and mail.sender else ""
+    cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)] if trusted else []
     ticket = Ticket(
         type=MailboxKind(box.kind).case_type,
         subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
@@ -98,9 +102,16 @@ def _store(session: Session, case_id: int, msg: Analysis) -> None:
     if msg.personal and msg.sender:
         mailstate.clear_health(session, msg.sender)     # it writes to us, so it works
     messages.add_received(session, case_id, mail, inbound_id=msg.row.id, kind=MessageKind.INBOUND,
-                          disposition=msg.disposition.value,
-                          from_addr=mail.sender.addr if mail.sender else "", text=mail.text,
+                          disposition=msg.disposition.value, from_addr=_shown_sender(msg), text=mail.text,
                           at=msg.row.received_at)
+
+
+def _shown_sender(msg: Analysis) -> str:
+    """Who sent it, as the case shows it: the address, or what an unverifiable From claimed."""
+    if msg.sender:
+        return msg.sender
+    claimed = msg.mail.header("from") or "(no From)"
+    return f"unverified: {claimed}"[:300]
 
 
 def _auto_response(session: Session, ctx: Context, msg: Analysis, ticket: Ticket,

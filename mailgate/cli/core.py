@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mailgate import logs
+from mailgate import allocator, logs
 from mailgate.app import App
 from mailgate.cases.routes import ROUTES
 from mailgate.cli.base import CASE, EX_TEMPFAIL, cli, config_of, emit, json_option, run_async, with_app
@@ -80,6 +80,7 @@ def run(obj: dict[str, Any]) -> None:
     """Run the daemon in the foreground (SIGTERM/SIGINT stop it gracefully)."""
     config = config_of(obj)
     logs.configure(config.gateway.log_level)
+    allocator.map_large_buffers()
     app = App.build(config)
     try:
         run_async(app.run(install_signals=True))
@@ -191,6 +192,7 @@ def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
 @ticket.command("edit")
 @click.argument("ticket_id", type=CASE)
 @click.option("--subject", help="A new subject.")
+@click.option("--requester", help="Who the case answers: for a case whose sender could not be verified.")
 @click.option("--category", help="A category ('' clears it).")
 @click.option("--priority", type=click.Choice([p.value for p in Priority]), help="normal or urgent.")
 @click.option("--status", help="A status by name (see mailgate status list).")

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from mailgate.clock import Clock
 from mailgate.domain.kinds import InboundState
+from mailgate.mail.headers import one_line
 from mailgate.mail.parse import content_digest
 from mailgate.storage import inbound
 from mailgate.storage.db import DB_ERRORS, Database, storage_failure
@@ -66,8 +67,8 @@ class Inbox:
         return inbound.NewInbound(
             source=message.source, source_key=message.source_key,
             digest=content_digest(message.data), sha256=hashlib.sha256(message.data).hexdigest(),
-            mail_from=message.mail_from[:300], rcpt_to=list(message.rcpt_to)[:100],
-            mailbox=message.mailbox, peer=message.peer[:100], raw=message.data,
+            mail_from=one_line(message.mail_from)[:300], rcpt_to=[one_line(r) for r in message.rcpt_to][:100],
+            mailbox=message.mailbox, peer=one_line(message.peer)[:100], raw=message.data,
             received_at=self.clock.now(),
             state=InboundState.QUARANTINED if message.quarantine else InboundState.PENDING,
             reason=message.quarantine,

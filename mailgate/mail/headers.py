@@ -16,15 +16,19 @@ _SURROGATE: Final = re.compile("[\udc80-\udcff]")
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode ``data`` in ``charset``, falling back to UTF-8 then Latin-1, never raising."""
+    """Decode ``data`` in ``charset``, falling back to UTF-8 then Latin-1, never raising.
+
+    A NUL becomes U+FFFD: every text column must take the result (PostgreSQL refuses NUL in
+    text), while the raw bytes keep the exact original.
+    """
     for candidate in (charset, "utf-8"):
         if not candidate:
             continue
         try:
-            return data.decode(_alias(candidate))
+            return data.decode(_alias(candidate)).replace("\x00", "\ufffd")
         except (LookupError, UnicodeDecodeError):
             continue
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _alias(charset: str) -> str:

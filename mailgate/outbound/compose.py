@@ -7,6 +7,10 @@ the compat32 classes: a quarter of the cost of ``EmailMessage`` with ``policy.SM
 
 from __future__ import annotations
 
+import io
+import re
+import secrets
+from base64 import encodebytes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +22,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
+from typing import Final
 
 from mailgate.errors import UsageError
 from mailgate.mail.addresses import is_valid
@@ -78,13 +83,49 @@ def _text_part(text: str, subtype: str = "plain") -> MIMENonMultipart:
     return part
 
 
-def _file_part(part: Part) -> MIMEBase:
+class _Large:
+    """Large attachments stand in the MIME tree as tokens, and are base64-encoded straight into
+    the finished bytes (``splice``): the stdlib would hold the bytes, their encoded text, the
+    serialised message and its line-ending copies at once (a 24 MB file cost 178 MB)."""
+
+    def __init__(self) -> None:
+        self.prefix = f"MGPART{secrets.token_hex(8)}x"
+        self.parts: list[bytes] = []
+
+    def token(self, data: bytes) -> str:
+        self.parts.append(data)
+        return f"{self.prefix}{len(self.parts) - 1}x"
+
+    def splice(self, skeleton: bytes) -> bytes:
+        if not self.parts:
+            return skeleton
+        out = io.BytesIO()
+        last = 0
+        for found in re.finditer(rf"{self.prefix}(\d+)x".encode(), skeleton):
+            out.write(memoryview(skeleton)[last:found.start()])
+            data = memoryview(self.parts[int(found[1])])
+            for start in range(0, len(data), _B64_BLOCK):
+                out.write(encodebytes(data[start:start + _B64_BLOCK]).replace(b"\n", b"\r\n"))
+            last = found.end() + 2 if skeleton[found.end():found.end() + 2] == b"\r\n" else found.end()
+        out.write(memoryview(skeleton)[last:])
+        return out.getvalue()
+
+
+_LARGE_PART: Final = 1 << 20
+_B64_BLOCK: Final = 57 * 1024          # whole 76-character lines
+
+
+def _file_part(part: Part, large: _Large) -> MIMEBase:
     maintype, _, subtype = part.content_type.partition("/")
     if not maintype or not subtype or any(c in part.content_type for c in "\r\n;\"' "):
         maintype, subtype = "application", "octet-stream"
     mime = MIMEBase(maintype, subtype)
-    mime.set_payload(part.data)
-    encode_base64(mime)
+    if len(part.data) > _LARGE_PART:
+        mime.set_payload(large.token(part.data))
+        mime["Content-Transfer-Encoding"] = "base64"
+    else:
+        mime.set_payload(part.data)
+        encode_base64(mime)
     name = one_line(part.filename)[:200] or "attachment"
     mime.add_header("Content-Disposition", "inline" if part.inline else "attachment",
                     filename=("utf-8", "", name) if not name.isascii() else name)
@@ -93,7 +134,7 @@ def _file_part(part: Part) -> MIMEBase:
     return mime
 
 
-def _body(text: str, parts: Sequence[Part], html: str | None) -> Message:
+def _body(text: str, parts: Sequence[Part], html: str | None, large: _Large) -> Message:
     """text/plain alone, or alternative(plain, html); with inline images (which only an HTML part
     shows), related(alternative, images); with files, mixed(body, files)."""
     images = [p for p in parts if p.inline and p.content_id] if html else []
@@ -102,9 +143,9 @@ def _body(text: str, parts: Sequence[Part], html: str | None) -> Message:
     if html:
         body = MIMEMultipart("alternative", _subparts=[_text_part(text), _text_part(html, "html")])
     if images:
-        body = MIMEMultipart("related", _subparts=[body, *map(_file_part, images)])
+        body = MIMEMultipart("related", _subparts=[body, *(_file_part(p, large) for p in images)])
     if files:
-        body = MIMEMultipart("mixed", _subparts=[body, *map(_file_part, files)])
+        body = MIMEMultipart("mixed", _subparts=[body, *(_file_part(p, large) for p in files)])
     return body
 
 
@@ -113,7 +154,8 @@ def compose(envelope: Envelope, subject: str, text: str, now: datetime,
     """Build the message bytes; body lines are quoted-printable so none exceeds 998 octets."""
     to, cc = _checked(envelope.to), _checked(envelope.cc)
     _checked([envelope.from_addr] + ([envelope.reply_to] if envelope.reply_to else []))
-    msg = _body(text, parts, html)
+    large = _Large()
+    msg = _body(text, parts, html, large)
     msg["From"] = formataddr((one_line(envelope.from_name), envelope.from_addr), charset="utf-8")
     msg["To"] = ", ".join(to)
     if cc:
@@ -133,4 +175,4 @@ def compose(envelope: Envelope, subject: str, text: str, now: datetime,
         msg["X-Auto-Response-Suppress"] = "All"
     if envelope.loop_marker:
         msg["X-Mailgate-Loop"] = envelope.loop_marker
-    return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return large.splice(msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))

@@ -8,7 +8,7 @@ import mailbox
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiosmtplib
 
@@ -39,20 +39,64 @@ def delivery_error(exc: Exception) -> DeliveryError:
     return TransientDeliveryError(f"{type(exc).__name__}: {exc}"[:500])
 
 
+#: Messages larger than this are sent a chunk at a time (``_SmtpSession._stream``).
+STREAM_OVER: Final = 1 << 20
+_CHUNK: Final = 256 * 1024
+
+
 class _SmtpSession:
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
+    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
         self.client = client
+        self.timeout = timeout
 
     async def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
         try:
-            errors, _ = await self.client.sendmail(mail_from, list(rcpt_to), raw)
+            if len(raw) > STREAM_OVER:
+                await self._stream(mail_from, rcpt_to, raw)
+            else:
+                await self.client.sendmail(mail_from, list(rcpt_to), raw)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise delivery_error(exc) from exc
         except ValueError as exc:  # aiosmtplib refuses an address outright: retrying cannot help
             raise PermanentDeliveryError(str(exc)) from exc
-        if errors:
-            # Some recipients refused while others took it: the mail went out; don't resend.
-            return
+        # Recipients refused while others took it: the mail went out; don't resend.
+
+    async def _stream(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
+        """MAIL, RCPT, then DATA written a chunk at a time, waiting while the socket is full.
+
+        aiosmtplib's ``sendmail`` copies a message three times (line endings, the final dot, the
+        transport's buffer); a composed message already has CRLF line endings, so here only
+        leading dots are doubled, a chunk at a time.
+        """
+        client = self.client
+        await client.mail(mail_from)
+        refused = []
+        for rcpt in rcpt_to:
+            try:
+                await client.rcpt(rcpt)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused.append(exc)
+        if len(refused) == len(rcpt_to):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        reply = await client.execute_command(b"DATA")
+        if reply.code != 354:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        protocol = client.protocol
+        assert protocol is not None
+        view = memoryview(raw)
+        start = 0
+        while start < len(raw):
+            line_end = raw.find(b"\r\n", min(start + _CHUNK, len(raw)))
+            end = len(raw) if line_end < 0 else line_end + 2
+            chunk = bytes(view[start:end]).replace(b"\r\n.", b"\r\n..")
+            protocol.write(b"." + chunk if chunk.startswith(b".") else chunk)
+            await protocol._drain_helper()        # aiosmtplib's FlowControlMixin: wait while paused
+            start = end
+        protocol._response_pending = True         # the reply to the final dot is expected now
+        protocol.write(b"\r\n.\r\n" if not raw.endswith(b"\r\n") else b".\r\n")
+        reply = await protocol.read_response(timeout=self.timeout)
+        if reply.code != 250:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
 
 class SmtpTransport:
@@ -82,7 +126,7 @@ class SmtpTransport:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             raise delivery_error(exc) from exc
         try:
-            yield _SmtpSession(client)
+            yield _SmtpSession(client, cfg.timeout.total_seconds())
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
                 await client.quit()

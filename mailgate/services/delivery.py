@@ -1,10 +1,18 @@
-"""Drain the outbox: claim due rows, hand them to the transport, record each outcome at once."""
+"""Drain the outbox: claim due rows, hand them to the transport, record each outcome at once.
+
+Several workers send at once, each on a connection of its own, and every message has a deadline
+(three times the relay's command timeout): one slow destination or message holds up only its own
+worker; a message past its deadline is retried later on a new connection (RELIABILITY row 61).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from datetime import datetime
 from functools import partial
+from typing import Final
 
 from sqlalchemy.orm import Session
 
@@ -16,28 +24,66 @@ from mailgate.storage import mailstate, messages, outbox
 from mailgate.storage.models import Outbox
 
 log = logging.getLogger(__name__)
+WORKERS: Final = 4
 
 
-async def drain_outbox(ctx: Context, transport: MailTransport, batch: int = 50) -> int:
-    """Send every due row over one transport session; return how many were sent.
+class _Broken(Exception):
+    """The session is in an unknown state (a message ran past its deadline): open a new one."""
 
-    Failures are recorded on their rows, never raised.
+
+class Drain:
+    """The rows claimed so far, shared by the workers; more are claimed when they run out.
+
+    The daemon keeps one for its lifetime and runs ``WORKERS`` workers on it, each woken when mail
+    is queued: a worker held up by a slow destination leaves the rows behind to the others.
     """
-    rows = await _claim(ctx, batch)
-    if not rows:
-        return 0
+
+    def __init__(self, ctx: Context, batch: int = 10) -> None:
+        self.ctx = ctx
+        self.batch = batch
+        self.rows: deque[Outbox] = deque()
+        self.claiming = asyncio.Lock()
+        self.sent = 0
+        self.down = False
+
+    async def next(self) -> Outbox | None:
+        async with self.claiming:
+            if not self.rows and not self.down:
+                self.rows.extend(await _claim(self.ctx, self.batch))
+            return self.rows.popleft() if self.rows else None
+
+
+async def deliver(drain: Drain, transport: MailTransport) -> int:
+    """One worker: send rows on one connection (a new one after a message broke it) until none
+    are due; return how many it sent."""
+    if not drain.rows:
+        drain.down = False                    # a new pass: the relay may be back
     sent = 0
-    try:
-        async with transport.session() as session:
-            while rows:
-                sent += await _send_one(ctx, session, rows[0])
-                del rows[0]
-                if not rows:
-                    rows = await _claim(ctx, batch)
-    except TransientDeliveryError as exc:
-        # The relay could not be reached at all: what is still claimed goes back with backoff.
-        await _retry_all(ctx, rows, str(exc))
+    row = await drain.next()
+    while row is not None:
+        try:
+            async with transport.session() as session:
+                while row is not None:
+                    done = await _send_one(drain.ctx, session, row)
+                    sent += done
+                    drain.sent += done
+                    row = await drain.next()
+        except _Broken:
+            row = await drain.next()
+        except TransientDeliveryError as exc:
+            # The relay could not be reached: this row and those still claimed go back with backoff.
+            drain.down = True
+            left = [r for r in (row, *drain.rows) if r is not None]
+            drain.rows.clear()
+            await _retry_all(drain.ctx, left, str(exc))
+            return sent
     return sent
+
+
+def _deadline(ctx: Context) -> float:
+    """How long one message may take: three times the relay's command timeout."""
+    smtp_out = ctx.config.smtp_out
+    return 3 * (smtp_out.timeout.total_seconds() if smtp_out else 30.0)
 
 
 async def _claim(ctx: Context, batch: int) -> list[Outbox]:
@@ -76,8 +122,15 @@ def _failed(session: Session, ctx: Context, row: Outbox, error: str, now: dateti
 
 async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:
     now = ctx.clock.now()
+    raw = await ctx.db.run(lambda s: outbox.raw_of(s, row.id))
     try:
-        await session.send(row.mail_from, row.rcpt_to, row.raw)
+        async with asyncio.timeout(_deadline(ctx)):
+            await session.send(row.mail_from, row.rcpt_to, raw)
+    except TimeoutError:
+        error = f"no answer within {_deadline(ctx):.0f}s"
+        await ctx.db.run(lambda s: outbox.mark_retry(s, row.id, row.attempts, now, error))
+        log.warning("outbox_retry id=%s attempt=%s error=%s", row.id, row.attempts + 1, error)
+        raise _Broken from None
     except PermanentDeliveryError as exc:
         error = str(exc)
         await ctx.db.run(lambda s: _failed(s, ctx, row, error, now))

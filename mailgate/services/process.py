@@ -23,6 +23,7 @@ from mailgate.domain.kinds import InboundState
 from mailgate.errors import AlreadyHandled, ParseError
 from mailgate.mail.parse import ParsedMail, parse
 from mailgate.storage import inbound
+from mailgate.storage.db import failure_reason
 
 log = logging.getLogger(__name__)
 PARSE_TIMEOUT = 30.0
@@ -49,11 +50,11 @@ async def parse_bounded(raw: bytes, ctx: Context) -> ParsedMail:
 
 async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
     """Run one stored message through the pipeline; safe to call twice for the same row."""
-    row = await ctx.db.run(lambda s: inbound.get(s, inbound_id, with_raw=True))
+    row = await ctx.db.run(lambda s: inbound.get(s, inbound_id))
     if row is None or row.state != InboundState.PENDING:
         return Outcome(inbound_id, SKIPPED)
     try:
-        mail = await parse_bounded(row.raw, ctx)
+        mail = await parse_bounded(await ctx.db.run(lambda s: inbound.raw_of(s, inbound_id)), ctx)
     except ParseError as exc:
         return await quarantine(ctx, inbound_id, str(exc))
     now = ctx.clock.now()
@@ -63,7 +64,7 @@ async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
         return Outcome(inbound_id, SKIPPED)
     except Exception as exc:  # one bad message must never stop the queue
         log.exception("process_failed inbound=%s", inbound_id)
-        return await quarantine(ctx, inbound_id, f"processing error: {type(exc).__name__}: {exc}"[:500])
+        return await quarantine(ctx, inbound_id, f"processing error: {failure_reason(exc)}")
     log.info("inbound_processed id=%s state=%s case=%s route=%s reason=%s",
              inbound_id, outcome.state, outcome.ticket_id, outcome.route, outcome.reason)
     return outcome

@@ -24,16 +24,16 @@ async def list_quarantine(ctx: Context) -> list[dict[str, Any]]:
     return await ctx.db.run(lambda s: [_entry(r) for r in reads.quarantine_rows(s)])
 
 
-def _get(session: Session, inbound_id: int, with_raw: bool = False) -> Inbound:
-    row = inbound.get(session, inbound_id, with_raw)
+def _get(session: Session, inbound_id: int) -> Inbound:
+    row = inbound.get(session, inbound_id)
     if row is None or row.state != InboundState.QUARANTINED:
         raise NotFound(f"no quarantined message {inbound_id}")
     return row
 
 
 async def show_quarantine(ctx: Context, inbound_id: int) -> tuple[dict[str, Any], bytes]:
-    row = await ctx.db.run(lambda s: _get(s, inbound_id, with_raw=True))
-    return _entry(reads.quarantine_row(row)), row.raw
+    row, raw = await ctx.db.run(lambda s: (_get(s, inbound_id), inbound.raw_of(s, inbound_id)))
+    return _entry(reads.quarantine_row(row)), raw
 
 
 async def release(ctx: Context, inbound_id: int) -> None:

@@ -15,6 +15,7 @@ from mailgate.domain.effects import Effect, RecordEvent
 from mailgate.domain.kinds import Priority
 from mailgate.domain.states import Category
 from mailgate.errors import NotFound, UsageError
+from mailgate.mail.addresses import is_valid
 from mailgate.mail.headers import one_line
 from mailgate.services import units
 from mailgate.storage import cases, reads
@@ -73,6 +74,14 @@ async def show_ticket(ctx: Context, ticket_id: int) -> dict[str, Any]:
     return result
 
 
+def _set_requester(session: Session, ticket: Ticket, address: str) -> list[Effect]:
+    address = address.strip().lower()
+    if not is_valid(address):
+        raise UsageError(f"not an e-mail address: {address!r}")
+    cases.set_requester(session, ticket, address)
+    return [RecordEvent(ticket.id, "requester", f"{address} by admin")]
+
+
 def _need(session: Session, ticket_id: int) -> Ticket:
     ticket = cases.get(session, ticket_id)
     if ticket is None:
@@ -102,6 +111,7 @@ async def assign_ticket(ctx: Context, ticket_id: int, user: str) -> int:
 @dataclass(frozen=True, slots=True)
 class TicketEdit:
     subject: str | None = None
+    requester: str | None = None       # decides a case whose sender could not be verified
     category: str | None = None
     priority: str | None = None
     status: str | None = None
@@ -121,6 +131,8 @@ def _edit(session: Session, ctx: Context, ticket: Ticket, edit: TicketEdit, now:
             raise UsageError("the subject cannot be empty")
         ticket.subject = one_line(edit.subject)[:1000]
         effects.append(RecordEvent(ticket.id, "subject", ticket.subject[:200]))
+    if edit.requester is not None:
+        effects += _set_requester(session, ticket, edit.requester)
     if edit.category is not None:
         ticket.category = edit.category[:100] or None
         effects.append(RecordEvent(ticket.id, "category", edit.category[:100]))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.intake import Parties
@@ -105,6 +105,16 @@ def touch(session: Session, ticket_id: int, now: datetime, status: Category | No
         conn.execute(_SET_STATUS[status], {"ticket": ticket_id})
     if reopened:
         conn.execute(_REOPEN, {"ticket": ticket_id})
+
+
+def set_requester(session: Session, ticket: Ticket, address: str) -> None:
+    """Make ``address`` the case's requester (and its requester participant)."""
+    ticket.requester = address
+    session.execute(delete(Participant).where(
+        Participant.ticket_id == ticket.id,
+        or_(Participant.role == ParticipantRole.REQUESTER, Participant.address == address)))
+    session.add(Participant(ticket_id=ticket.id, address=address, role=ParticipantRole.REQUESTER))
+    session.flush()
 
 
 def link(session: Session, newer: int, older: int) -> None:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, or_, select, update
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import InboundState
 from mailgate.errors import Vanished
-from mailgate.storage.db import insert_once
-from mailgate.storage.models import Inbound
+from mailgate.storage.db import get_bytes, insert_once, put_bytes
+from mailgate.storage.models import Inbound, InboundRaw
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,10 @@ def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool, Inboun
     new_id = session.connection().execute(insert_once(session, Inbound, returning=True), {
         "source": row.source, "source_key": row.source_key, "digest": row.digest, "sha256": row.sha256,
         "mail_from": row.mail_from, "rcpt_to": row.rcpt_to, "mailbox": row.mailbox, "peer": row.peer,
-        "size": len(row.raw), "raw": row.raw, "received_at": row.received_at, "state": row.state,
-        "reason": row.reason,
+        "size": len(row.raw), "received_at": row.received_at, "state": row.state, "reason": row.reason,
     }).scalar_one_or_none()
     if new_id is not None:
+        put_bytes(session, InboundRaw, int(new_id), row.raw)
         return int(new_id), True, row.state
     existing = session.execute(
         select(Inbound.id, Inbound.state)
@@ -64,10 +64,14 @@ def pending_ids(session: Session, limit: int) -> list[int]:
     return list(rows)
 
 
-def get(session: Session, inbound_id: int, with_raw: bool = False) -> Inbound | None:
-    """The inbound row; its raw bytes (up to the size limit) are read only ``with_raw``."""
-    options = [undefer(Inbound.raw)] if with_raw else []
-    return session.get(Inbound, inbound_id, options=options)
+def get(session: Session, inbound_id: int) -> Inbound | None:
+    """The inbound row (its bytes are ``raw_of``)."""
+    return session.get(Inbound, inbound_id)
+
+
+def raw_of(session: Session, inbound_id: int) -> bytes:
+    """The exact bytes of a received message."""
+    return get_bytes(session, InboundRaw, inbound_id)
 
 
 _PENDING = select(Inbound).where(Inbound.id == bindparam("id"), Inbound.state == InboundState.PENDING)

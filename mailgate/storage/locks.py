@@ -33,7 +33,8 @@ class ExclusiveLock:
         self.name = name
         self.key = lock_key(name)
         self.enabled = not db.is_sqlite
-        self._engine: Engine | None = create_engine(db.url, poolclass=NullPool) if self.enabled else None
+        self._engine: Engine | None = (create_engine(db.url, poolclass=NullPool, hide_parameters=True)
+                                       if self.enabled else None)
         self._conn: Connection | None = None
 
     async def try_acquire(self) -> bool:

@@ -11,14 +11,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, literal_column, select
 from sqlalchemy.orm import Session
 
 from mailgate.domain.intake import Parties
 from mailgate.domain.kinds import MessageKind
 from mailgate.mail.parse import ParsedMail
 from mailgate.storage import cases
-from mailgate.storage.db import insert_once
+from mailgate.storage.db import (
+    LARGE,
+    PG_SLICE,
+    append_slices,
+    insert_once,
+    placeholder,
+    read_blob,
+    read_slices,
+    write_blob,
+)
 from mailgate.storage.models import AttachmentRow, Blob, MailMessage, TicketEvent
 
 #: Dispositions of mail between mailgate and staff: never named in what the customer receives.
@@ -29,6 +38,8 @@ CUSTOMER_SIDE_KINDS: Final = (MessageKind.INBOUND, MessageKind.OUTBOUND)
 _INSERT_EVENT = insert(TicketEvent)
 _INSERT_MESSAGE = insert(MailMessage).returning(MailMessage.id)
 _INSERT_ATTACHMENT = insert(AttachmentRow)
+_BLOB_ROWID: Final[Select[Any]] = (select(literal_column("rowid")).select_from(Blob)
+                                   .where(Blob.sha256 == bindparam("sha")))
 
 
 def add_events(session: Session, rows: Sequence[tuple[int, datetime, str, str]]) -> None:
@@ -46,7 +57,22 @@ def add(session: Session, **values: Any) -> int:
 def add_attachment(session: Session, message_id: int, filename: str, content_type: str, data: bytes,
                    sha256: str, content_id: str = "", inline: bool = False) -> None:
     """Store an attachment; its bytes go in the content-addressed blob table once."""
-    session.connection().execute(insert_once(session, Blob), {"sha256": sha256, "data": data})
+    if len(data) > LARGE:       # read back in this unit of work (a forward) from memory, not the table
+        session.info.setdefault(_WRITTEN, {})[sha256] = data
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if len(data) > LARGE and sqlite:
+        added = session.connection().execute(insert_once(session, Blob).values(data=placeholder(data)),
+                                             {"sha256": sha256}).rowcount
+        if added:
+            rowid = session.connection().execute(_BLOB_ROWID, {"sha": sha256}).scalar_one()
+            write_blob(session, "blob", "data", int(rowid), data)
+    elif len(data) > LARGE:
+        added = session.connection().execute(insert_once(session, Blob),
+                                             {"sha256": sha256, "data": data[:PG_SLICE]}).rowcount
+        if added:
+            append_slices(session, Blob.data, Blob.sha256 == sha256, data, PG_SLICE)
+    else:
+        session.connection().execute(insert_once(session, Blob), {"sha256": sha256, "data": data})
     session.connection().execute(_INSERT_ATTACHMENT, {
         "message_id": message_id, "filename": filename, "content_type": content_type,
         "size": len(data), "sha256": sha256, "content_id": content_id, "inline": inline,
@@ -104,16 +130,45 @@ def recent(session: Session, ticket_id: int, limit: int = 6) -> list[MailMessage
     return list(reversed(rows))
 
 
+_WRITTEN: Final = "mailgate.written_blobs"
+
+
 def attachments_of(session: Session, message_id: int) -> list[tuple[AttachmentRow, bytes]]:
-    """A message's attachments with their bytes."""
-    rows = session.execute(select(AttachmentRow, Blob.data).join(Blob, Blob.sha256 == AttachmentRow.sha256)
-                           .where(AttachmentRow.message_id == message_id).order_by(AttachmentRow.id)).all()
-    return [(row, data) for row, data in rows]
+    """A message's attachments with their bytes: a large one stored in this unit of work is taken
+    from memory, and on SQLite one is read straight into one copy (``db.read_blob``)."""
+    written: dict[str, bytes] = session.info.get(_WRITTEN, {})
+    if written:
+        mine = session.scalars(select(AttachmentRow).where(AttachmentRow.message_id == message_id)
+                               .order_by(AttachmentRow.id)).all()
+        if all(row.sha256 in written for row in mine if row.size > LARGE):
+            return [(row, written[row.sha256] if row.sha256 in written else _blob(session, row.sha256))
+                    for row in mine]
+    if session.get_bind().dialect.name != "sqlite":
+        rows = session.scalars(select(AttachmentRow).where(AttachmentRow.message_id == message_id)
+                               .order_by(AttachmentRow.id)).all()
+        return [(row, read_slices(session, Blob.data, Blob.sha256 == row.sha256, row.size)) for row in rows]
+    found = []
+    for row, rowid in session.execute(_ATTACHMENT_ROWIDS, {"message": message_id}).all():
+        data = (read_blob(session, "blob", "data", int(rowid)) if row.size > LARGE
+                else bytes(session.connection().execute(_BLOB_DATA, {"rowid": rowid}).scalar_one()))
+        found.append((row, data))
+    return found
+
+
+def _blob(session: Session, sha256: str) -> bytes:
+    return bytes(session.scalar(select(Blob.data).where(Blob.sha256 == sha256)) or b"")
+
+
+_ATTACHMENT_ROWIDS: Final[Select[AttachmentRow, Any]] = (
+    select(AttachmentRow, literal_column("blob.rowid")).join(Blob, Blob.sha256 == AttachmentRow.sha256)
+    .where(AttachmentRow.message_id == bindparam("message")).order_by(AttachmentRow.id))
+_BLOB_DATA: Final = select(Blob.data).where(literal_column("blob.rowid") == bindparam("rowid"))
 
 
 def copy_attachments(session: Session, source: int, target: int, inline: bool = False) -> None:
-    """Give message ``target`` the attachments of message ``source`` (same blobs)."""
-    for row, _ in attachments_of(session, source):
+    """Give message ``target`` the attachments of message ``source`` (same blobs, not read)."""
+    for row in session.scalars(select(AttachmentRow).where(AttachmentRow.message_id == source)
+                               .order_by(AttachmentRow.id)):
         if row.inline and not inline:
             continue
         session.connection().execute(_INSERT_ATTACHMENT, {

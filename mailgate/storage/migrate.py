@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest revision in migrations/versions (a test keeps this equal to Alembic's head).
-HEAD: Final = "0006"
+HEAD: Final = "0007"
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -36,7 +36,7 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def current(url: str) -> str | None:
     """The database's revision, or None for an empty database."""
-    engine = create_engine(sync_url(url))
+    engine = create_engine(sync_url(url), hide_parameters=True)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):

@@ -184,7 +184,6 @@ class Inbound(Base):
     mailbox: Mapped[str] = mapped_column(String(100), default="")
     peer: Mapped[str] = mapped_column(String(100), default="")
     size: Mapped[int] = mapped_column(BigInteger)
-    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for
     received_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default=InboundState.PENDING)
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -243,7 +242,6 @@ class Outbox(Base):
     rcpt_to: Mapped[list[str]] = mapped_column()
     subject: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -252,6 +250,23 @@ class Outbox(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+
+class InboundRaw(Base):
+    """A received message's exact bytes, apart from its row so that changing the row's state
+    never rewrites them; written once (SQLite: in place, storage/db.py ``write_blob``)."""
+
+    __tablename__ = "inbound_raw"
+    id: Mapped[int] = mapped_column(ForeignKey("inbound.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxRaw(Base):
+    """An outgoing message's bytes, apart from its row (see ``InboundRaw``)."""
+
+    __tablename__ = "outbox_raw"
+    id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TicketEvent(Base):

@@ -15,7 +15,8 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import OutboxState
-from mailgate.storage.models import Outbox
+from mailgate.storage.db import get_bytes, put_bytes
+from mailgate.storage.models import Outbox, OutboxRaw
 
 MAX_ATTEMPTS: Final = 12
 LEASE: Final = timedelta(minutes=5)
@@ -35,11 +36,18 @@ def enqueue(
     subject: str, message_id: str, raw: bytes, now: datetime,
 ) -> int:
     """Queue a finished message in the caller's transaction; return the row id."""
-    return int(session.connection().execute(_ENQUEUE, {
+    row_id = int(session.connection().execute(_ENQUEUE, {
         "ticket_id": ticket_id, "mail_from": mail_from, "rcpt_to": list(rcpt_to), "subject": subject,
-        "message_id": message_id, "raw": raw, "state": OutboxState.PENDING, "attempts": 0,
-        "next_attempt_at": now, "created_at": now, "last_error": "",
+        "message_id": message_id, "state": OutboxState.PENDING, "attempts": 0, "next_attempt_at": now,
+        "created_at": now, "last_error": "",
     }).scalar_one())
+    put_bytes(session, OutboxRaw, row_id, raw)
+    return row_id
+
+
+def raw_of(session: Session, row_id: int) -> bytes:
+    """The bytes of a queued message (read when it is sent, one message at a time)."""
+    return get_bytes(session, OutboxRaw, row_id)
 
 
 _DUE = (select(Outbox.id)

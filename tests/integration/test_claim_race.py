@@ -13,7 +13,6 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-import aiosmtplib
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,39 +20,18 @@ from sqlalchemy.orm import Session
 from mailgate.app import App
 from mailgate.intake.inbox import RawMessage
 from mailgate.services import approvals, outgoing, staff, timers
-from mailgate.storage.models import Outbox, Staff, Ticket, TicketEvent
+from mailgate.storage import outbox
+from mailgate.storage.models import Staff, Ticket, TicketEvent
 from tests.conftest import BACKEND, SECRET, write_config
 from tests.fakes import FrozenClock, SmtpSink
 from tests.integration.test_operators import body_of, client_reply, inbox
 from tests.mailer import mail
-from tests.processes import MAILGATE, clean_env, free_port, wait_for_port
+from tests.processes import MAILGATE, Daemon, clean_env
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql",
                                 reason="needs PostgreSQL: two daemons share one database "
                                        "(runs in the PostgreSQL pass of scripts/test.sh)")
 ROUNDS = 6
-
-
-class Daemon:
-    def __init__(self, folder: Path, text: str) -> None:
-        folder.mkdir()
-        self.folder = folder
-        self.port = free_port()
-        (folder / "mailgate.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{self.port}"))
-        (folder / ".env").write_text(f"MAILGATE_SECRET={SECRET}\n")
-        with (folder / "daemon.log").open("ab") as log:
-            self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(), stderr=log)
-
-    async def ready(self) -> None:
-        await wait_for_port(self.port, self.proc, self.folder / "daemon.log")
-
-    async def send(self, msg: bytes, sender: str, rcpt: str) -> None:
-        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port, start_tls=False) as client:
-            await client.sendmail(sender, [rcpt], msg)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 async def _wait(predicate: Callable[[], bool], seconds: float = 20) -> None:
@@ -71,7 +49,7 @@ async def test_concurrent_claims_from_two_processes_have_one_winner(
     admin = App.build(config)
     for address, name in (("sam@example.com", "Sam"), ("sue@example.com", "Sue")):
         await staff.add_user(admin.ctx, address, staff.StaffEdit(name=name, pools=("support",)))
-    a, b = Daemon(tmp_path / "a", text), Daemon(tmp_path / "b", text)
+    a, b = Daemon(tmp_path / "a", text, SECRET), Daemon(tmp_path / "b", text, SECRET)
     try:
         await asyncio.gather(a.ready(), b.ready())
         for n in range(1, ROUNDS + 1):
@@ -131,9 +109,8 @@ async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
                                              rcpt_to=("support@example.com",), mailbox="support"))
         rows = await outgoing.outbox_rows(admin.ctx, None)
         [forward_row] = [r for r in rows if r["to"] == ["tim@example.com"]]
-        row = await admin.ctx.db.run(lambda s: s.get(Outbox, forward_row["id"]))
-        assert row is not None
-        forward = email.message_from_bytes(row.raw, policy=email.policy.default)
+        raw = await admin.ctx.db.run(lambda s: outbox.raw_of(s, forward_row["id"]))
+        forward = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(forward, EmailMessage)
         reply = client_reply(forward, "Tim <tim@example.com>", "Please restart the printer.")
         to = reply["To"].addresses[0].addr_spec

@@ -10,7 +10,7 @@ from mailgate.storage.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or ""
-engine = create_engine(url, poolclass=pool.NullPool)
+engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
 if url.startswith("sqlite"):
     configure_sqlite(engine)
 
