@@ -27,6 +27,7 @@ from mailgate.storage import migrate
 from mailgate.storage.db import Database
 from mailgate.storage.models import Inbound, Outbox
 from tests import dovecot
+from tests.corpus import ROOT
 from tests.fakes import FrozenClock, SmtpSink
 
 SECRET = "test-secret-0123456789abcdef"
@@ -38,6 +39,36 @@ T = TypeVar("T")
 
 def pytest_report_header() -> str:
     return f"mailgate database backend: {BACKEND}"
+
+
+def reliability_rows() -> list[int]:
+    """The row numbers of ../shared/RELIABILITY.md §2."""
+    path = ROOT / "RELIABILITY.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return [int(n) for n in re.findall(r"^\| (\d+) \|", text, re.MULTILINE)]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which RELIABILITY rows the tests that ran reproduce (``@pytest.mark.reliability(N)``)."""
+    covered: set[int] = set()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            covered.update(getattr(report, "user_properties_rows", ()))
+    rows = reliability_rows()
+    if covered and rows:
+        missing = [n for n in rows if n not in covered]
+        terminalreporter.write_line(f"RELIABILITY.md rows reproduced by the tests that ran: "
+                                    f"{len(covered & set(rows))}/{len(rows)}"
+                                    + (f"; not here: {missing}" if missing else ""))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.passed:
+        report.user_properties_rows = tuple(  # type: ignore[attr-defined]
+            n for mark in item.iter_markers("reliability") for n in mark.args)
 
 
 @pytest.fixture(scope="session")
