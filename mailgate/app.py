@@ -36,6 +36,7 @@ from mailgate.services.ingest import Ingest
 from mailgate.services.process import process_inbound
 from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import DB_ERRORS, Database
+from mailgate.storage.locks import SqliteOwner
 from mailgate.wakeups import LocalWakeup
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,14 @@ class App:
 
     async def run(self, install_signals: bool = False) -> None:
         """Migrate, serve until stopped, shut down gracefully."""
+        owner = SqliteOwner(self.ctx.db)
+        owner.acquire()
+        try:
+            await self._run(install_signals)
+        finally:
+            owner.release()
+
+    async def _run(self, install_signals: bool) -> None:
         await asyncio.to_thread(migrate.upgrade, self.ctx.config.database_url, True)
         if self.ctx.db.is_sqlite:
             # One process owns a SQLite database, so a lease left behind is from a sender that

@@ -2,23 +2,64 @@
 
 Each lock lives on its own connection (not one from the unit-of-work pool, which it would hold
 for hours), so it ends when the process or its connection dies and another process takes over.
-SQLite is for one process: there the lock is always granted.
+SQLite is for one process: there the lock is always granted, and ``SqliteOwner`` makes sure only
+one ``mailgate run`` uses a SQLite database at a time (RELIABILITY row 71).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
+import os
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from mailgate.errors import MailgateError
 from mailgate.storage.db import DB_ERRORS, Database
 
 log = logging.getLogger(__name__)
+
+
+class SqliteOwner:
+    """The one daemon on a SQLite database: an exclusive ``flock`` on ``<database>.run.lock``.
+
+    SQLite serves one process (a second sender would release the first one's outbox leases and
+    send twice); a second ``mailgate run`` refuses to start and says why. The kernel drops the
+    lock when the process dies, however it dies. The one-shot CLI commands do not take it.
+    """
+
+    def __init__(self, db: Database) -> None:
+        name = make_url(db.url).database if db.is_sqlite else None
+        self.path = Path(f"{name}.run.lock") if name and name != ":memory:" else None
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise MailgateError(
+                f"another mailgate run (pid {holder}) is using {str(self.path)[:-len('.run.lock')]}: "
+                "SQLite serves one process; use PostgreSQL to run several") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 def lock_key(name: str) -> int:

@@ -42,6 +42,7 @@ async def _wait(predicate: Callable[[], bool], seconds: float = 20) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.reliability(65)
 async def test_concurrent_claims_from_two_processes_have_one_winner(
         tmp_path: Path, database_url: str, sink: SmtpSink) -> None:
     config = write_config(tmp_path, database_url, sink.port, support_pool='mode = "pull"')
@@ -96,6 +97,7 @@ async def test_concurrent_claims_from_two_processes_have_one_winner(
         await admin.ctx.db.dispose()
 
 
+@pytest.mark.reliability(68)
 async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
         tmp_path: Path, database_url: str) -> None:
     config = write_config(tmp_path, database_url, None)
@@ -135,6 +137,7 @@ async def test_the_same_draft_approved_from_two_processes_at_once_is_sent_once(
         await admin.ctx.db.dispose()
 
 
+@pytest.mark.reliability(69)
 async def test_two_processes_sweeping_at_once_act_on_each_deadline_once(
         tmp_path: Path, database_url: str, clock: FrozenClock) -> None:
     config = write_config(tmp_path, database_url, None)

@@ -44,19 +44,24 @@ def as_json(result: subprocess.CompletedProcess[bytes]) -> object:
     return json.loads(result.stdout)
 
 
-@pytest.fixture
-def daemon(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = workdir / "daemon.log"
+def serving(workdir: Path) -> subprocess.Popen[bytes]:
+    """``mailgate run`` started in ``workdir`` and accepting SMTP connections."""
     proc = spawn(workdir)
     port = int((workdir / "port").read_text())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return proc
         except OSError:
-            assert proc.poll() is None, log.read_text()
+            assert proc.poll() is None, (workdir / "daemon.log").read_text()
             time.sleep(0.1)
+    raise AssertionError("mailgate run did not start listening within 30 s")
+
+
+@pytest.fixture
+def daemon(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = serving(workdir)
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -109,6 +114,30 @@ def test_run_receives_mail_and_writes_the_auto_response_to_the_maildir(
 
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=20) == 0
+
+
+@pytest.mark.reliability(71)
+def test_a_second_daemon_on_the_same_sqlite_database_refuses_to_start(
+        workdir: Path, daemon: subprocess.Popen[bytes]) -> None:
+    second = subprocess.run([*MAILGATE, "run"], cwd=workdir, env=clean_env(), capture_output=True,
+                            timeout=30)
+    assert second.returncode == 1
+    error = second.stderr.decode()
+    assert f"another mailgate run (pid {daemon.pid}) is using" in error
+    assert "SQLite serves one process; use PostgreSQL to run several" in error
+    assert daemon.poll() is None                            # the first one serves on
+    with smtplib.SMTP("127.0.0.1", int((workdir / "port").read_text())) as client:
+        client.send_message(customer_mail())
+    wait_for_maildir(workdir / "var" / "outbox-maildir", 1)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=20) == 0
+    # Once it has stopped, the next one starts.
+    after = serving(workdir)
+    try:
+        assert after.poll() is None
+    finally:
+        after.send_signal(signal.SIGTERM)
+        assert after.wait(timeout=20) == 0
 
 
 def test_ticket_show_json_shape(workdir: Path) -> None:

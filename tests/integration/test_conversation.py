@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from mailgate.app import App
 from mailgate.services import tickets
 from tests.conftest import running, settle
@@ -57,6 +59,7 @@ async def test_reply_threads_by_references_and_by_tag(app: App, sink: SmtpSink) 
     assert len(sink.received) == 1                        # one auto-response per case
 
 
+@pytest.mark.reliability(44)
 async def test_tagged_mail_from_stranger_opens_new_case_recording_the_tag(app: App, sink: SmtpSink) -> None:
     await send(app, mail())
     await settle(app)

@@ -67,6 +67,7 @@ async def wait_for(check: Callable[[], bool], seconds: float = 10) -> None:
     raise AssertionError("condition not reached")
 
 
+@pytest.mark.reliability(63)
 @pytest.mark.parametrize("fault", ["in_smtp_data", "after_commit_before_250"])
 async def test_killed_during_data_then_client_retry_makes_one_case(
         tmp_path: Path, sink: SmtpSink, fault: str) -> None:
@@ -87,6 +88,7 @@ async def test_killed_during_data_then_client_retry_makes_one_case(
         await daemon.stop()
 
 
+@pytest.mark.reliability(60)
 async def test_killed_after_relay_250_resends_with_the_same_message_id(tmp_path: Path,
                                                                       sink: SmtpSink) -> None:
     daemon = Daemon(tmp_path, sink.port)

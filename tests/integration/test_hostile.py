@@ -111,6 +111,7 @@ async def test_an_ambiguous_from_never_becomes_a_recipient(app: App, sink: SmtpS
     assert "Your refund is on its way." in text_of(answer.message)
 
 
+@pytest.mark.reliability(61)
 async def test_one_slow_destination_does_not_hold_up_the_others(
         make_app: Callable[..., App], sink: SmtpSink) -> None:
     sink.slow = {"slow@customer.example": 12.0}        # a tarpit: RCPT answered after 12 s

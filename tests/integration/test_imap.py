@@ -88,6 +88,7 @@ async def _cases_at_least(app: App, n: int) -> bool:
     return await case_count(app) >= n
 
 
+@pytest.mark.reliability(48)
 async def test_uidvalidity_change_rescans_without_duplicates(
         imap_app: Callable[[], App], server: dovecot.Dovecot, user: str) -> None:
     first = [raw("One"), raw("Two")]
@@ -105,6 +106,7 @@ async def test_uidvalidity_change_rescans_without_duplicates(
         assert state["uidvalidity"] == 42
 
 
+@pytest.mark.reliability(54)
 async def test_wrong_password_backs_off_without_a_login_storm(
         make_app: Callable[..., App], server: dovecot.Dovecot) -> None:
     stranger = server.add_user(f"u{uuid.uuid4().hex[:10]}", password="something-else")
@@ -136,6 +138,7 @@ async def test_one_message_in_two_supervised_mailboxes_makes_one_case(
     assert server.count(support, "mailgate.processed") == server.count(billing, "mailgate.processed") == 1
 
 
+@pytest.mark.reliability(13)
 async def test_oversized_message_is_left_whole_in_the_quarantine_folder(
         make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
     big = mail(subject="Huge", body=("x" * 76 + "\n") * 2000).as_bytes()     # ~150 KB
@@ -188,6 +191,7 @@ async def test_two_thousand_messages_across_three_mailboxes_counted_exactly(
 QUICK = '  idle_refresh = "1s"\n  timeout = "2s"\n'
 
 
+@pytest.mark.reliability(49)
 async def test_half_open_connection_is_detected_and_mail_still_arrives(
         make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
     # RELIABILITY row 49: the link goes silent while IDLEing; mail sent meanwhile is ingested.
@@ -206,6 +210,7 @@ async def test_half_open_connection_is_detected_and_mail_still_arrives(
         await proxy.stop()
 
 
+@pytest.mark.reliability(51)
 async def test_connection_cut_inside_a_fetch_literal_ingests_each_message_once(
         make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
     # RELIABILITY row 51: EOF in the middle of a FETCH literal; nothing partial is stored.
@@ -274,6 +279,7 @@ class ByeOnIdle:
             await self.server.wait_closed()
 
 
+@pytest.mark.reliability(50)
 async def test_bye_during_idle_reconnects_instead_of_hanging(make_app: Callable[..., App]) -> None:
     fake = ByeOnIdle()
     port = await fake.start()
@@ -309,6 +315,7 @@ def tls_server() -> Iterator[dovecot.Dovecot]:
     instance.stop()
 
 
+@pytest.mark.reliability(53)
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
 async def test_tls_and_starttls_with_a_verified_certificate(
         make_app: Callable[..., App], tls_server: dovecot.Dovecot, mode: str,
@@ -324,6 +331,7 @@ async def test_tls_and_starttls_with_a_verified_certificate(
     assert tls_server.count(user, "mailgate.processed") == 1
 
 
+@pytest.mark.reliability(53)
 async def test_starttls_refuses_a_certificate_it_cannot_verify(
         make_app: Callable[..., App], tls_server: dovecot.Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")
@@ -341,6 +349,7 @@ async def test_starttls_refuses_a_certificate_it_cannot_verify(
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="needs PostgreSQL: the mailbox lock is a "
                     "PostgreSQL advisory lock (runs in the PostgreSQL pass of scripts/test.sh)")
+@pytest.mark.reliability(66)
 async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over(
         imap_app: Callable[[], App], server: dovecot.Dovecot, user: str) -> None:
     def advisory_locks(session: Session) -> int:

@@ -78,6 +78,7 @@ def test_quarantined_message_refetched_after_a_kill_still_goes_to_the_quarantine
         daemon.wait_exit()
 
 
+@pytest.mark.reliability(46, 47)
 @pytest.mark.parametrize("fault", ["imap_after_fetch", "imap_after_commit_before_move"])
 def test_killed_mid_intake_then_restarted_makes_exactly_one_case(
         tmp_path: Path, server: dovecot.Dovecot, fault: str) -> None:
@@ -100,6 +101,7 @@ def test_killed_mid_intake_then_restarted_makes_exactly_one_case(
         daemon.wait_exit()
 
 
+@pytest.mark.reliability(64)
 def test_sigterm_while_idling_logs_out_and_exits_zero(tmp_path: Path, server: dovecot.Dovecot) -> None:
     daemon = Daemon(tmp_path, server)
     daemon.start()

@@ -28,6 +28,7 @@ async def _inbound_states(app: App) -> list[tuple[str, str]]:
     return [(state, reason) for state, reason in rows]
 
 
+@pytest.mark.reliability(25)
 async def test_out_of_office_answering_our_auto_response_is_recorded_without_reply(
         app: App, sink: SmtpSink) -> None:
     ours = await _open_case(app, sink)
@@ -42,6 +43,7 @@ async def test_out_of_office_answering_our_auto_response_is_recorded_without_rep
     assert len(sink.received) == 1
 
 
+@pytest.mark.reliability(26)
 async def test_vacation_reply_without_rfc3834_headers_is_recognised(app: App, sink: SmtpSink) -> None:
     ours = await _open_case(app, sink)
     await send(app, mail(subject=f"Out of Office: {ours['Subject']}", body="Back soon\n",
@@ -60,6 +62,7 @@ async def test_unmatched_auto_reply_is_quarantined_not_a_case(app: App, sink: Sm
     assert sink.received == []
 
 
+@pytest.mark.reliability(28)
 async def test_mail_from_our_own_address_is_quarantined(app: App, sink: SmtpSink) -> None:
     await send(app, mail(sender="Example Support <support@example.com>"), mail_from="support@example.com")
     await settle(app)
@@ -68,6 +71,7 @@ async def test_mail_from_our_own_address_is_quarantined(app: App, sink: SmtpSink
     assert sink.received == []
 
 
+@pytest.mark.reliability(27)
 async def test_our_auto_response_fed_back_in_is_a_loop(app: App, sink: SmtpSink) -> None:
     await _open_case(app, sink)
     await send(app, sink.received[0].data, mail_from="")
@@ -91,6 +95,7 @@ def _dsn(original: EmailMessage, status: str, action: str, n: int = 1) -> bytes:
     ).encode()
 
 
+@pytest.mark.reliability(29, 30)
 async def test_bounce_of_our_mail_is_stored_on_the_case_never_answered(app: App, sink: SmtpSink) -> None:
     ours = await _open_case(app, sink)
     await send(app, _dsn(ours, "5.1.1", "failed"), mail_from="")
@@ -112,6 +117,7 @@ async def test_bounce_referring_to_nothing_is_quarantined(app: App, sink: SmtpSi
     assert entry["reason"].startswith("bounce")
 
 
+@pytest.mark.reliability(32)
 async def test_newsletter_makes_a_case_without_auto_response(app: App, sink: SmtpSink) -> None:
     await send(app, mail(sender="news@shop.example", subject="Our November deals", Precedence="bulk",
                          List_Id="<deals.shop.example>", List_Unsubscribe="<mailto:u@shop.example>"),
@@ -121,6 +127,7 @@ async def test_newsletter_makes_a_case_without_auto_response(app: App, sink: Smt
     assert sink.received == []
 
 
+@pytest.mark.reliability(31)
 async def test_null_return_path_is_never_answered(app: App, sink: SmtpSink) -> None:
     await send(app, mail(subject="Hello from a robot"), mail_from="")
     await settle(app)
@@ -128,6 +135,7 @@ async def test_null_return_path_is_never_answered(app: App, sink: SmtpSink) -> N
     assert sink.received == []
 
 
+@pytest.mark.reliability(33)
 async def test_a_storm_from_one_sender_is_all_stored_and_answered_at_most_the_cap(
         app: App, sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="mailgate.alert")
@@ -140,6 +148,7 @@ async def test_a_storm_from_one_sender_is_all_stored_and_answered_at_most_the_ca
     assert alerts == ["alert kind=sender_storm key=carol@customer.example auto-responses capped at 3 in 24h"]
 
 
+@pytest.mark.reliability(41)
 async def test_forged_mailgate_control_headers_have_no_effect(app: App, sink: SmtpSink) -> None:
     await send(app, mail(X_Mailgate_Loop="guess", X_Mailgate_Queue="vip", X_Mailgate_Approved="yes"))
     await settle(app)
@@ -154,6 +163,7 @@ async def _health(app: App) -> list[tuple[str, int, int, bool]]:
     return [(a, h, soft, sup) for a, h, soft, sup in rows]
 
 
+@pytest.mark.reliability(29, 30)
 async def test_hard_bounces_suppress_an_address_until_it_writes_again(app: App, sink: SmtpSink) -> None:
     ours = await _open_case(app, sink)
     for n in range(1, 4):     # threshold 3; the delayed ones only count as soft
@@ -176,6 +186,7 @@ async def test_hard_bounces_suppress_an_address_until_it_writes_again(app: App, 
     assert sink.received[-1].message["Subject"] == "[MG#2] New question"
 
 
+@pytest.mark.reliability(59)
 async def test_relay_550_fails_the_row_notes_the_case_and_counts_a_hard_bounce(
         app: App, sink: SmtpSink) -> None:
     sink.rcpt_replies = ["550 5.1.1 no such user"]

@@ -172,6 +172,7 @@ async def test_round_robin_turns_skip_the_absent_and_customer_replies_go_to_the_
     assert "Ann is away; I can help." in body_of(inbox(sink, "c0@customer.example")[-1])
 
 
+@pytest.mark.reliability(35, 36, 37)
 async def test_forged_replayed_and_altered_replies_are_held_never_relayed(app: App, sink: SmtpSink) -> None:
     await add_staff(app, "bob@example.com", "Bob", add_aliases=("bob@home.example",))
     await add_staff(app, "eve@example.com", "Eve", pools=())
@@ -338,6 +339,7 @@ async def test_operator_out_of_office_is_recorded_never_relayed(app: App, sink: 
     assert [m["disposition"] for m in shown["messages"] if m["kind"] == "inbound"][-1] == "auto_reply"
 
 
+@pytest.mark.reliability(34, 38)
 async def test_staff_address_without_token_is_held_and_forged_message_ids_are_not_operator_replies(
         app: App, sink: SmtpSink) -> None:
     await add_staff(app, "bob@example.com", "Bob")

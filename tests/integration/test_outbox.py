@@ -18,6 +18,7 @@ async def _rows(app: App) -> list[dict[str, object]]:
     return await outgoing.outbox_rows(app.ctx, None)
 
 
+@pytest.mark.reliability(58)
 async def test_451_then_250_is_retried_and_sent_once(app: App, sink: SmtpSink, clock: FrozenClock) -> None:
     sink.rcpt_replies = ["451 4.3.0 try later"]
     await send(app, mail())
@@ -35,6 +36,7 @@ async def test_451_then_250_is_retried_and_sent_once(app: App, sink: SmtpSink, c
     assert sink.received[0].message["Message-ID"].strip("<>") == row["message_id"]
 
 
+@pytest.mark.reliability(59)
 async def test_550_fails_permanently_without_retry(app: App, sink: SmtpSink, clock: FrozenClock) -> None:
     sink.rcpt_replies = ["550 5.1.1 no such user"]
     await send(app, mail())
@@ -47,6 +49,7 @@ async def test_550_fails_permanently_without_retry(app: App, sink: SmtpSink, clo
     assert sink.received == []
 
 
+@pytest.mark.reliability(60)
 async def test_lost_250_resends_with_the_same_message_id(app: App, sink: SmtpSink,
                                                          clock: FrozenClock) -> None:
     sink.drop_next_data = 1
@@ -88,6 +91,7 @@ async def test_relay_down_keeps_mail_pending_then_sends_all(make_app: Callable[.
         "c0@customer.example", "c1@customer.example", "c2@customer.example"]
 
 
+@pytest.mark.reliability(42)
 async def test_crlf_in_customer_subject_never_reaches_outbound_headers(app: App, sink: SmtpSink) -> None:
     raw = (b"From: carol@customer.example\r\nTo: support@example.com\r\n"
            b"Subject: A =?UTF-8?Q?=0D=0A?=Bcc: x@evil.example\r\n"

@@ -35,6 +35,7 @@ async def test_subaddress_of_a_supervised_mailbox_is_accepted(app: App) -> None:
     assert await _count(app, Ticket) == 1
 
 
+@pytest.mark.reliability(13)
 async def test_oversized_message_gets_552_and_is_not_stored(make_app: Callable[..., App]) -> None:
     async with running(make_app(max_size="10KB")) as app:
         big = mail(body="x" * 70 + "\n" * 1 + ("y" * 70 + "\n") * 300)
@@ -44,6 +45,7 @@ async def test_oversized_message_gets_552_and_is_not_stored(make_app: Callable[.
         assert await _count(app, Inbound) == 0
 
 
+@pytest.mark.reliability(62)
 async def test_database_failure_answers_451_never_250(app: App, sink: SmtpSink) -> None:
     # Make the inbound table unwritable: rename it behind the daemon's back.
     await app.ctx.db.run(lambda s: s.execute(text("ALTER TABLE inbound RENAME TO inbound_gone")))
@@ -96,6 +98,7 @@ async def _raw_session(port: int, script: list[bytes]) -> list[bytes]:
     return replies
 
 
+@pytest.mark.reliability(23)
 async def test_bare_lf_dot_does_not_smuggle_a_second_message(app: App) -> None:
     # RELIABILITY row 23: '<LF>.<LF>' / '<LF>.<CR><LF>' must not end DATA.
     smuggled = (b"From: carol@customer.example\r\nTo: support@example.com\r\nSubject: one\r\n\r\n"

@@ -86,6 +86,7 @@ def test_compose_strips_line_breaks_from_subject_and_names() -> None:
 
 @pytest.mark.parametrize("bad", ["carol@customer.example\r\nRCPT TO:<x@evil.example>", "no-at-sign",
                                  "a@b.example>, <c@d.example"])
+@pytest.mark.reliability(43)
 def test_compose_refuses_invalid_recipients(bad: str) -> None:  # row 43
     with pytest.raises(UsageError):
         compose(Envelope("support@example.com", "Help", (bad,), "m@example.com"), "s", "t", NOW)
