@@ -21,10 +21,11 @@ from mailgate.domain.intake import CaseView, Decision, decide
 from mailgate.domain.kinds import InboundState
 from mailgate.domain.states import Category
 from mailgate.mail import tokens
+from mailgate.mail.authresults import verdicts
 from mailgate.mail.classify import Disposition, classify
 from mailgate.mail.parse import ParsedMail
 from mailgate.matching import TicketMatch, match
-from mailgate.storage import cases, messages
+from mailgate.storage import cases, inbound, messages
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Inbound
 
@@ -39,10 +40,12 @@ class Received:
     rcpt_to: tuple[str, ...]
     mailbox: str
     received_at: datetime
+    released: bool = False         # an admin let it out of the quarantine (``quarantine release``)
 
     @classmethod
     def of(cls, row: Inbound) -> Received:
-        return cls(row.id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, row.received_at)
+        return cls(row.id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, row.received_at,
+                   row.reason == inbound.RELEASED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class Analysis:
     staff_id: int | None           # the active staff member with that address
     command: Subaddress | None     # sent to +next / +cmd of a supervised mailbox
     consulted: int | None          # a consultation of the matched case with the sender's address
+    dmarc: str = ""                # our MTA's DMARC result (pass, fail, none, ...); '' unauthenticated
 
     @property
     def personal(self) -> bool:
@@ -94,8 +98,9 @@ def analyse(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
     consulted = None
     if case is not None and sender and staff_id is None and disposition is Disposition.PERSONAL:
         consulted = cases.consultation_with(session, case.id, sender)
+    checked = verdicts(mail.header("authentication-results"), ctx.config.gateway.authserv_id)
     return Analysis(row, mail, disposition, found, case, decision, sender, staff_id,
-                    ctx.command_word(row.rcpt_to), consulted)
+                    ctx.command_word(row.rcpt_to), consulted, checked.get("dmarc", ""))
 
 
 def _case_view(session: Session, case_id: int | None) -> CaseView | None:

@@ -38,6 +38,19 @@ NO_TOKEN = ("mail from a staff address without a valid reply token "
 FORGED = "sent to a reply address whose signature does not verify"
 
 
+def _unauthenticated(ctx: Context, msg: Analysis) -> str:
+    """Why staff mail that our MTA found failing DMARC is held, '' if it did not (RELIABILITY 40).
+
+    A valid token does not make up for a From domain our MTA says was forged: it is held for an
+    admin, who may release it (``quarantine release``) after checking with the sender.
+    """
+    if msg.dmarc != "fail" or msg.row.released:
+        return ""
+    domain = msg.sender.rpartition("@")[2] or "(unverifiable)"
+    return (f"DMARC fail for {domain} reported by {ctx.config.gateway.authserv_id}; "
+            "an admin may release it after checking with the sender")
+
+
 def _done(case_id: int | None, reason: str, effects: list[Effect]) -> Handled:
     return Handled(InboundState.DONE, case_id, reason, tuple(effects))
 
@@ -80,6 +93,8 @@ def reply(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handl
     if msg.sender not in staff_repo.addresses(session, staff.id):
         return hold(ctx, msg, staff,
                     f"From {msg.sender or '(unverifiable)'} is not an address of {staff.email}")
+    if why := _unauthenticated(ctx, msg):
+        return hold(ctx, msg, staff, why)
     ticket = cases.get(session, token.case_id)
     if ticket is None:
         return hold(ctx, msg, staff, f"no case {token.case_id}")
@@ -149,6 +164,8 @@ def approval_reply(session: Session, ctx: Context, msg: Analysis, now: datetime)
         return hold(ctx, msg, supervisor,
                     f"answer to draft #{draft.id} from {msg.sender or '(unverifiable)'}, "
                     "who may not decide it")
+    if why := _unauthenticated(ctx, msg):
+        return hold(ctx, msg, staff, why)
     _store(session, msg, draft.ticket_id)
     try:
         with session.begin_nested():
@@ -170,6 +187,9 @@ def department_reply(session: Session, ctx: Context, msg: Analysis, now: datetim
         asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
         return hold(ctx, msg, asker, f"answer to the {consultation.department} consultation from "
                                      f"{msg.sender or '(unverifiable)'}, outside {domain}")
+    if why := _unauthenticated(ctx, msg):
+        asker = staff_repo.by_id(session, consultation.asked_by) if consultation.asked_by else None
+        return hold(ctx, msg, asker, why)
     return _department_answer(session, ctx, consultation, msg, now)
 
 

@@ -56,6 +56,7 @@ class GatewayConfig:
     admin_address: str = ""       # alerts and cases nobody can own are mailed here (log only when empty)
     timezone: str = "UTC"         # IANA name: dates in mails, reports, digest hour
     from_name: str = "{gateway}"  # display name of answers to customers; {operator}, {gateway}
+    authserv_id: str = ""         # our MTA's Authentication-Results id: staff mail failing DMARC is held
     outbox_maildir: str = "var/outbox-maildir"
     templates: str = "templates"
     log_level: str = "INFO"

@@ -59,6 +59,8 @@ async def explain(ctx: Context, raw: bytes, rcpt: str = "") -> dict[str, Any]:
         "action": facts.decision.action.value,
         "reason": facts.decision.reason,
         "attachments": len(mail.attachments),
+        "authentication": f"dmarc={facts.dmarc} ({ctx.config.gateway.authserv_id})" if facts.dmarc
+                          else "unauthenticated (no Authentication-Results of [gateway] authserv_id on top)",
         "route": f"{route_for(facts).name}: {route_for(facts).when}",
         "passed_over": "; ".join(f"{r.name} (not {r.when})" for r in passed_over(facts)) or "-",
         "outcome": outcome.state,                       # done | quarantined

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -98,10 +99,14 @@ def quarantined(session: Session) -> Sequence[Inbound]:
         select(Inbound).where(Inbound.state == InboundState.QUARANTINED).order_by(Inbound.id)).all()
 
 
+#: The reason a released row carries until it is processed again: an admin has looked at it.
+RELEASED: Final = "released by an admin"
+
+
 def release(session: Session, inbound_id: int) -> None:
-    """Put a quarantined row back in the queue."""
+    """Put a quarantined row back in the queue, marked as looked at by an admin."""
     session.execute(update(Inbound).where(Inbound.id == inbound_id)
-                    .values(state=InboundState.PENDING, reason="", processed_at=None))
+                    .values(state=InboundState.PENDING, reason=RELEASED, processed_at=None))
 
 
 def remove(session: Session, inbound_id: int) -> None:

@@ -339,6 +339,70 @@ async def test_operator_out_of_office_is_recorded_never_relayed(app: App, sink: 
     assert [m["disposition"] for m in shown["messages"] if m["kind"] == "inbound"][-1] == "auto_reply"
 
 
+PASS = "mx.example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com"
+
+
+def stamped(msg: EmailMessage, *results: str) -> bytes:
+    """``msg`` as it leaves an MTA that put ``results`` on top (first one topmost)."""
+    return b"".join(f"Authentication-Results: {r}\r\n".encode() for r in results) + msg.as_bytes()
+
+
+@pytest.mark.reliability(39, 40)
+async def test_staff_mail_our_mta_found_failing_dmarc_is_held_and_sender_added_results_are_ignored(
+        make_app: Callable[..., App], sink: SmtpSink) -> None:
+    async with running(make_app(gateway_extra='authserv_id = "mx.example.com"')) as app:
+        await add_staff(app, "bob@example.com", "Bob")
+        await send(app, mail())
+        await settle(app)
+        [forward] = inbox(sink, "bob@example.com")
+        rcpt = forward["Reply-To"].addresses[0].addr_spec
+        relayed = len(inbox(sink, CUSTOMER))
+
+        # A valid token, but our MTA says example.com's DMARC failed. The sender had written a
+        # passing result of our id below it, and one more inside the body of a comment: ignored.
+        forged = stamped(client_reply(forward, "Bob <bob@example.com>", "Send the refund to IBAN X"),
+                         "mx.example.com (sender ip 203.0.113.9; policy reject); spf=fail smtp.mailfrom="
+                         "example.com; dkim=none; dmarc=fail (p=reject) header.from=example.com", PASS)
+        await send(app, forged, mail_from="bob@example.com", rcpts=[rcpt])
+        # Written by the sender only: another server's id on top counts for nothing, so this is
+        # an ordinary unauthenticated reply and it is relayed as any reply without a verdict is.
+        plain = stamped(client_reply(forward, "Bob <bob@example.com>", "Genuine answer"),
+                        "evil.example; dmarc=fail", "mx.example.com; dmarc=fail")
+        told = await explain.explain(app.ctx, plain, rcpt)
+        assert told["authentication"].startswith("unauthenticated")
+        await settle(app)
+
+        [held] = await quarantine.list_quarantine(app.ctx)
+        assert held["reason"] == ("held: DMARC fail for example.com reported by mx.example.com; "
+                                  "an admin may release it after checking with the sender")
+        assert len(inbox(sink, CUSTOMER)) == relayed          # nothing relayed yet
+        [notice] = [m for m in inbox(sink, "bob@example.com") if "was held" in m["Subject"]]
+        assert "DMARC fail for example.com" in body_of(notice)
+        assert notice["In-Reply-To"] == make_msgid_of(forged)
+
+        await send(app, plain, mail_from="bob@example.com", rcpts=[rcpt])
+        passing = stamped(client_reply(forward, "Bob <bob@example.com>", "Authenticated answer"), PASS)
+        told = await explain.explain(app.ctx, passing, rcpt)
+        assert told["authentication"] == "dmarc=pass (mx.example.com)"
+        await send(app, passing, mail_from="bob@example.com", rcpts=[rcpt])
+        await settle(app)
+        texts = [body_of(m) for m in inbox(sink, CUSTOMER)[relayed:]]
+        assert ["Genuine answer" in t for t in texts] == [True, False]
+        assert "Authenticated answer" in texts[1]
+
+        # The admin checked with Bob: released, it goes through once, and only once.
+        await quarantine.release(app.ctx, held["id"])
+        await settle(app)
+        texts = [body_of(m) for m in inbox(sink, CUSTOMER)[relayed:]]
+        assert len(texts) == 3 and "Send the refund to IBAN X" in texts[2]
+        assert await quarantine.list_quarantine(app.ctx) == []
+
+
+def make_msgid_of(raw: bytes) -> str:
+    return next(line.split(b":", 1)[1].strip().decode() for line in raw.splitlines()
+                if line.lower().startswith(b"message-id:"))
+
+
 @pytest.mark.reliability(34, 38)
 async def test_staff_address_without_token_is_held_and_forged_message_ids_are_not_operator_replies(
         app: App, sink: SmtpSink) -> None:
