@@ -180,17 +180,19 @@ class ImapConnection:
     """One logged-in IMAP session: the only code that speaks aioimaplib."""
 
     def __init__(self, client: aioimaplib.IMAP4, capabilities: set[str], delimiter: str,
-                 timeout: float) -> None:
+                 timeout: float, lost: asyncio.Event | None = None) -> None:
         self.client = client
         self.capabilities = capabilities
         self.delimiter = delimiter
         self.timeout = timeout
+        self.lost = lost or asyncio.Event()    # set when the socket closes (a kick, a BYE, a reset)
 
     @classmethod
     async def open(cls, cfg: ImapConfig) -> ImapConnection:
         timeout = cfg.timeout.total_seconds()
         client_class = type("_StartTlsClient", (_Client,), {"starttls": True}) if cfg.starttls else _Client
-        client = client_class(cfg.host, cfg.port, timeout=timeout,
+        lost = asyncio.Event()
+        client = client_class(cfg.host, cfg.port, timeout=timeout, conn_lost_cb=lambda _exc: lost.set(),
                               ssl_context=tls_context() if cfg.tls or cfg.starttls else None)
         try:
             await client.wait_hello_from_server()
@@ -206,7 +208,7 @@ class ImapConnection:
             raise
         match = re.search(rb'\) "(.)"', bytes(listing[0])) if listing else None
         delimiter = match[1].decode() if match else "/"
-        return cls(client, set(client.protocol.capabilities), delimiter, timeout)
+        return cls(client, set(client.protocol.capabilities), delimiter, timeout, lost)
 
     def folder(self, name: str) -> str:
         """Configured folder names use '/'; the server may use another separator."""
@@ -280,7 +282,23 @@ class ImapConnection:
             raise ImapError("no answer to IDLE DONE") from exc
 
     async def _call(self, call: Awaitable[Any], what: str) -> list[bytes]:
-        return await _checked(call, what, self.timeout)
+        """The command's answer; an ImapError at once if the socket closes before it comes.
+
+        aioimaplib leaves a command waiting when the connection is lost (``doveadm kick``, a
+        server restart): without this, each such loss would cost a whole ``timeout``.
+        """
+        command = asyncio.ensure_future(call)
+        closed = asyncio.ensure_future(self.lost.wait())
+        try:
+            done, _ = await asyncio.wait({command, closed}, timeout=self.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if not command.done():
+            command.cancel()
+            raise ImapError(f"{what}: the server closed the connection" if closed in done
+                            else f"{what}: TimeoutError: no answer in {self.timeout:g} s")
+        return await _checked(command, what, self.timeout)
 
     async def close(self) -> None:
         """LOGOUT if the server still answers; close the socket in any case."""

@@ -9,13 +9,15 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
 from mailgate.services import mailboxes, quarantine, tickets
+from mailgate.storage.models import Inbound
 from tests import dovecot
-from tests.conftest import BACKEND, running
+from tests.conftest import BACKEND, running, settle
+from tests.fakes import SmtpSink
 from tests.faultproxy import FaultProxy
 from tests.mailer import mail
 
@@ -227,6 +229,93 @@ async def test_connection_cut_inside_a_fetch_literal_ingests_each_message_once(
         assert sorted(s["subject"] for s in shown) == ["Cut 0", "Cut 1", "Cut 2"]
         assert all(s["messages"][0]["text"].count("long line of text") == 400 for s in shown)
         assert len(proxy.links) >= 2
+    finally:
+        await proxy.stop()
+
+
+async def inbound_rows(app: App) -> int:
+    return int(await app.ctx.db.run(lambda s: s.scalar(select(func.count()).select_from(Inbound))))
+
+
+async def subjects(app: App) -> list[str]:
+    return sorted(c["subject"] for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter()))
+
+
+@pytest.mark.reliability(45)
+async def test_connection_cut_after_the_commit_before_the_move_refetches_and_makes_no_duplicate(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str, sink: SmtpSink) -> None:
+    # Committed, then the link dies as the client sends its UID MOVE: the server still has the
+    # messages in INBOX. After reconnecting they are fetched again, found stored, and moved.
+    server.append(user, [raw(f"Moved late {i}") for i in range(3)])
+    proxy = FaultProxy(server.port)
+    await proxy.start()
+    cut = proxy.on_command(rb"UID (MOVE|COPY|STORE) ", cut=True)
+    try:
+        app = make_app(imap={"support": (proxy.port, user)}, imap_extra=QUICK)
+        async with running(app):
+            await until(lambda: server.count(user, "INBOX") == 0, seconds=20)
+            await settle(app)
+            assert await subjects(app) == ["Moved late 0", "Moved late 1", "Moved late 2"]
+            assert await inbound_rows(app) == 3
+        assert cut.hits == 1 and len(proxy.links) >= 2
+        assert server.count(user, "mailgate.processed") == 3
+        assert len(sink.to("carol@customer.example")) == 3        # one auto-response per case
+    finally:
+        await proxy.stop()
+
+
+@pytest.mark.reliability(52)
+async def test_message_expunged_between_search_and_fetch_skips_no_other(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    server.append(user, [raw(f"Listed {i}") for i in range(1, 4)])
+    proxy = FaultProxy(server.port)
+    await proxy.start()
+
+    async def expunge_the_second() -> None:       # another client deletes UID 2 meanwhile
+        await asyncio.to_thread(server.doveadm, "expunge", "-u", user, "mailbox", "INBOX", "uid", "2")
+
+    gone = proxy.on_command(rb"BODY\.PEEK\[\]", action=expunge_the_second)
+    try:
+        app = make_app(imap={"support": (proxy.port, user)}, imap_extra=QUICK)
+        async with running(app):
+            await until(lambda: server.count(user, "mailgate.processed") == 2, seconds=20)
+            await asyncio.to_thread(server.append, user, [raw("Listed 4")])
+            await until(lambda: server.count(user, "mailgate.processed") == 3, seconds=20)
+            assert await subjects(app) == ["Listed 1", "Listed 3", "Listed 4"]
+            assert await quarantine.list_quarantine(app.ctx) == []
+        assert gone.hits == 1 and server.count(user, "INBOX") == 0
+    finally:
+        await proxy.stop()
+
+
+@pytest.mark.reliability(55)
+async def test_doveadm_kick_while_a_batch_is_in_hand_takes_each_message_once(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str, sink: SmtpSink) -> None:
+    server.append(user, [raw(f"Kicked {i}") for i in range(6)])
+    proxy = FaultProxy(server.port)
+    await proxy.start()
+    moves = 0
+
+    async def kick_before_the_second_move() -> None:   # batch 2 is committed, not yet moved
+        nonlocal moves
+        moves += 1
+        if moves == 2:
+            await asyncio.to_thread(server.doveadm, "kick", user)
+
+    proxy.on_command(rb"UID MOVE ", action=kick_before_the_second_move, times=20)
+    try:
+        # A 30 s command timeout: the lost connection must be noticed when it closes, not then.
+        app = make_app(imap={"support": (proxy.port, user)},
+                       imap_extra='  idle_refresh = "1s"\n  timeout = "30s"\n  batch = 2\n')
+        async with running(app):
+            started = time.monotonic()
+            await until(lambda: server.count(user, "mailgate.processed") == 6, seconds=30)
+            assert time.monotonic() - started < 10
+            await settle(app)
+            assert await subjects(app) == [f"Kicked {i}" for i in range(6)]
+            assert await inbound_rows(app) == 6
+        assert moves >= 4 and len(proxy.links) >= 2 and server.count(user, "INBOX") == 0
+        assert "Killed with signal 15" in server.log.read_text()     # the kick did hit a session
     finally:
         await proxy.stop()
 
