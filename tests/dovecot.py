@@ -4,6 +4,7 @@ added on the fly (RELIABILITY §3, harness D)."""
 from __future__ import annotations
 
 import imaplib
+import os
 import shutil
 import socket
 import subprocess
@@ -122,6 +123,21 @@ protocol imap {{
                 conn.append(folder, flags, None, data)
         finally:
             conn.logout()
+
+    def fill_maildir(self, user: str, count: int, flags: str = "S") -> None:
+        """Write ``count`` small messages straight into the user's INBOX as Maildir files in
+        ``cur/`` with ``flags`` (S: seen): far faster than APPEND for a mailbox of old mail."""
+        root = self.dir / "mail" / user
+        for sub in ("cur", "new", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        base = int(time.time()) - 365 * 86400
+        for n in range(count):
+            path = root / "cur" / f"{base + n}.M{n}P1.old:2,{flags}"
+            path.write_bytes(b"From: Old Customer <old@customer.example>\r\nTo: support@example.com\r\n"
+                             b"Subject: Old message %d\r\nMessage-ID: <old-%d@customer.example>\r\n"
+                             b"Date: Mon, 1 Dec 2025 10:00:00 +0000\r\n\r\nAnswered long ago.\r\n" % (n, n))
+        for path in (root, *root.rglob("*")):
+            os.chown(path, 65534, 65534)        # the userdb's uid: Dovecot reads them as that user
 
     def count(self, user: str, folder: str) -> int:
         conn = self.client(user)

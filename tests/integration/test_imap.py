@@ -4,6 +4,7 @@ crash points, wrong password (RELIABILITY rows 45-48, 52, 54)."""
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -394,6 +395,29 @@ async def test_first_start_policy_unseen_leaves_old_read_mail_alone(
         subjects = sorted(c["subject"] for c in await tickets.list_tickets(app.ctx, tickets.TicketFilter()))
     assert subjects == ["New after start", "Unread"]
     assert server.count(user, "INBOX") == 2                   # the read ones were left alone
+
+
+@pytest.mark.slow
+@pytest.mark.reliability(56)
+async def test_first_start_on_a_hundred_thousand_old_messages_takes_only_the_new_ones(
+        make_app: Callable[..., App], server: dovecot.Dovecot, user: str) -> None:
+    await asyncio.to_thread(server.fill_maildir, user, 100_000)
+    server.append(user, [raw(f"New {i}") for i in range(3)])
+    assert server.count(user, "INBOX") == 100_003              # Dovecot has indexed them all
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    app = make_app(imap={"support": (server.port, user)}, imap_extra='  start = "unseen"\n')
+    async with running(app):
+        started = time.monotonic()
+        await until(lambda: server.count(user, "mailgate.processed") == 3, seconds=60)
+        taken = time.monotonic() - started
+        await asyncio.to_thread(server.append, user, [raw("After the start")])
+        await until(lambda: server.count(user, "mailgate.processed") == 4, seconds=20)
+        assert await subjects(app) == ["After the start", "New 0", "New 1", "New 2"]
+        assert await inbound_rows(app) == 4
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"\n100,000 old + 3 new: new ones taken in {taken:.1f} s; peak RSS grew {grown_mb:.0f} MB")
+    assert grown_mb < 100                                     # the UIDs of the old mail are never listed
+    assert server.count(user, "INBOX") == 100_000             # the old mail is left where it was
 
 
 @pytest.fixture(scope="module")
