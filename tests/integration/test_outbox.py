@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from mailgate.app import App
 from mailgate.services import outgoing
 from tests.conftest import running, settle
 from tests.fakes import FrozenClock, SmtpSink
 from tests.mailer import mail, send
+from tests.processes import free_port
 
 
 async def _rows(app: App) -> list[dict[str, object]]:
@@ -124,3 +129,59 @@ async def test_relay_down_for_minutes_alerts_the_admin_once(
         assert (row["state"], row["attempts"]) == ("pending", 6)
     alerts = [r.getMessage() for r in caplog.records if r.name == "mailgate.alert"]
     assert len(alerts) == 1 and alerts[0].startswith("alert kind=relay_unavailable key=smtp_out")
+
+
+@pytest.mark.reliability(57)
+async def test_relay_down_for_an_hour_backs_off_to_the_cap_alerts_hourly_and_sends_each_once(
+        make_app: Callable[..., App], sink: SmtpSink, clock: FrozenClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="mailgate.alert")
+    port = free_port()
+    sink.port = port                       # the relay's address; nothing listens there yet
+
+    def alerts() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "mailgate.alert"]
+
+    async with running(make_app()) as app:
+        for i in range(3):
+            await send(app, mail(subject=f"Question {i}", sender=f"c{i}@customer.example"),
+                       mail_from=f"c{i}@customer.example")
+        await settle(app)
+        delays: dict[object, list[float]] = {}
+        seen: dict[object, int] = {}
+        alerted_at: list[int] = []
+        minutes = 0
+        while minutes < 120 and (not seen or min(seen.values()) < 8):   # down for over an hour
+            for row in await _rows(app):
+                assert row["state"] == "pending"                    # never given up, never lost
+                if seen.get(row["id"]) != row["attempts"]:
+                    seen[row["id"]] = int(str(row["attempts"]))
+                    due = datetime.fromisoformat(str(row["next_attempt_at"])) - clock.now()
+                    delays.setdefault(row["id"], []).append(due.total_seconds())
+            alerted_at += [minutes] * (len(alerts()) - len(alerted_at))
+            clock.advance(minutes=1)
+            minutes += 1
+            await settle(app)
+        assert minutes >= 60 and sink.received == []
+        for row_delays in delays.values():    # 30 s doubling to the 1 h cap, each ±10 % jitter
+            for n, delay in enumerate(row_delays, start=1):
+                nominal = min(30 * 2 ** (n - 1), 3600)
+                assert 0.9 * nominal <= delay <= 1.1 * nominal, (n, delay)
+            assert len(row_delays) >= 8                               # the cap was reached
+        flat = [d for row_delays in delays.values() for d in row_delays]
+        assert len({round(d, 3) for d in flat}) > len(flat) // 2       # jittered, not in lockstep
+        # The admin hears after a few minutes of failures, then at most once an hour.
+        assert alerted_at and 2 <= alerted_at[0] <= 6, alerted_at
+        assert all(b - a >= 60 for a, b in itertools.pairwise(alerted_at)), alerted_at
+        assert all(a.startswith("alert kind=relay_unavailable key=smtp_out") for a in alerts())
+
+        # The relay comes back: every mail goes out once at its next attempt, nothing twice.
+        relay = await asyncio.get_running_loop().create_server(lambda: SMTP(sink), "127.0.0.1", port)
+        async with relay:
+            clock.advance(hours=1, minutes=10)
+            await settle(app)
+            assert [r["state"] for r in await _rows(app)] == ["sent"] * 3
+            relay.close()
+    assert sorted(r.rcpt_tos[0] for r in sink.received) == [
+        "c0@customer.example", "c1@customer.example", "c2@customer.example"]
+    assert len({r.message["Message-ID"] for r in sink.received}) == 3
