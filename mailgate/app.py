@@ -176,13 +176,19 @@ class App:
     async def _drainer(self) -> None:
         """``WORKERS`` senders share what is claimed; at stop, what is due goes out for a while."""
         drain = Drain(self.ctx)
-        async with asyncio.TaskGroup() as workers:
-            for _ in range(WORKERS):
-                workers.create_task(self._deliverer(drain))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
-                await asyncio.gather(*(self._guarded("outbox", deliver(drain, self.transport))
-                                       for _ in range(WORKERS)))
+        leases_done = asyncio.Event()
+        leases = asyncio.create_task(drain.keep_leases(leases_done))
+        try:
+            async with asyncio.TaskGroup() as workers:
+                for _ in range(WORKERS):
+                    workers.create_task(self._deliverer(drain))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_ON_STOP_SECONDS):
+                    await asyncio.gather(*(self._guarded("outbox", deliver(drain, self.transport))
+                                           for _ in range(WORKERS)))
+        finally:
+            leases_done.set()
+            await leases
 
     async def _deliverer(self, drain: Drain) -> None:
         while not self.stopping.is_set():

@@ -79,14 +79,14 @@ def _tail(log: Path) -> str:
 class Daemon:
     """``mailgate run`` in its own folder, from a config text whose SMTP port is ``127.0.0.1:0``."""
 
-    def __init__(self, folder: Path, text: str, secret: str) -> None:
+    def __init__(self, folder: Path, text: str, secret: str, fault: str = "") -> None:
         folder.mkdir()
         self.folder = folder
         self.port = free_port()
         (folder / "mailgate.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{self.port}"))
         (folder / ".env").write_text(f"MAILGATE_SECRET={secret}\n")
         with (folder / "daemon.log").open("ab") as log:
-            self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(), stderr=log)
+            self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(fault), stderr=log)
 
     async def ready(self) -> None:
         await wait_for_port(self.port, self.proc, self.folder / "daemon.log")

@@ -8,6 +8,7 @@ worker; a message past its deadline is retried later on a new connection (RELIAB
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from datetime import datetime
@@ -21,6 +22,7 @@ from mailgate.errors import PermanentDeliveryError, TransientDeliveryError
 from mailgate.faults import checkpoint
 from mailgate.outbound.sender import MailSession, MailTransport
 from mailgate.storage import mailstate, messages, outbox
+from mailgate.storage.db import DB_ERRORS
 from mailgate.storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Drain:
         self.ctx = ctx
         self.batch = batch
         self.rows: deque[Outbox] = deque()
+        self.held: set[int] = set()          # claimed and not yet finished: their leases are kept
         self.claiming = asyncio.Lock()
         self.sent = 0
         self.down = False
@@ -49,8 +52,28 @@ class Drain:
     async def next(self) -> Outbox | None:
         async with self.claiming:
             if not self.rows and not self.down:
-                self.rows.extend(await _claim(self.ctx, self.batch))
+                fresh = [r for r in await _claim(self.ctx, self.batch) if r.id not in self.held]
+                self.held.update(r.id for r in fresh)
+                self.rows.extend(fresh)
             return self.rows.popleft() if self.rows else None
+
+    def finished(self, *rows: Outbox | None) -> None:
+        self.held.difference_update(r.id for r in rows if r is not None)
+
+    async def keep_leases(self, stop: asyncio.Event) -> None:
+        """Renew the leases of the rows in hand every ``LEASE / 3`` until ``stop``: a message may
+        take longer than a lease, but a process that dies holds nothing for long."""
+        every = outbox.LEASE.total_seconds() / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await stop.wait()
+            if self.held:
+                ids, now = sorted(self.held), self.ctx.clock.now()
+                try:
+                    await self.ctx.db.run(partial(outbox.renew_leases, ids=ids, now=now))
+                except DB_ERRORS:
+                    log.warning("outbox_lease_renewal_failed rows=%s", len(ids))
 
 
 async def deliver(drain: Drain, transport: MailTransport) -> int:
@@ -64,7 +87,10 @@ async def deliver(drain: Drain, transport: MailTransport) -> int:
         try:
             async with transport.session() as session:
                 while row is not None:
-                    done = await _send_one(drain.ctx, session, row)
+                    try:
+                        done = await _send_one(drain.ctx, session, row)
+                    finally:
+                        drain.finished(row)          # its outcome is recorded, or its lease lapses
                     sent += done
                     drain.sent += done
                     row = await drain.next()
@@ -76,6 +102,7 @@ async def deliver(drain: Drain, transport: MailTransport) -> int:
             left = [r for r in (row, *drain.rows) if r is not None]
             drain.rows.clear()
             await _retry_all(drain.ctx, left, str(exc))
+            drain.finished(*left)
             return sent
     return sent
 

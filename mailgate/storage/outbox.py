@@ -19,7 +19,10 @@ from mailgate.storage.db import get_bytes, put_bytes
 from mailgate.storage.models import Outbox, OutboxRaw
 
 MAX_ATTEMPTS: Final = 12
-LEASE: Final = timedelta(minutes=5)
+#: How long a claimed row stays a sender's without word from it. A live sender renews its leases
+#: every ``LEASE / 3`` (``renew_leases``), however long a message takes; a dead one's rows are
+#: taken over by another process once this has passed (RELIABILITY row 67).
+LEASE: Final = timedelta(seconds=15)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -78,6 +81,16 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
         return []
     conn.execute(_LEASE, {"ids": ids, "until": now + LEASE})
     return list(session.scalars(_LEASED, {"ids": ids}))
+
+
+_RENEW = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)),
+                               Outbox.state == OutboxState.PENDING, Outbox.lease_until.is_not(None))
+          .values(lease_until=bindparam("until")))
+
+
+def renew_leases(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """Keep the rows this sender still holds its own for another ``LEASE``."""
+    session.connection().execute(_RENEW, {"ids": list(ids), "until": now + LEASE})
 
 
 def mark_sent(session: Session, row_id: int, now: datetime) -> None:

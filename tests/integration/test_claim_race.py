@@ -9,6 +9,7 @@ import asyncio
 import email
 import email.policy
 import subprocess
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -160,3 +161,39 @@ async def test_two_processes_sweeping_at_once_act_on_each_deadline_once(
     finally:
         await first.ctx.db.dispose()
         await second.ctx.db.dispose()
+
+
+@pytest.mark.reliability(67)
+async def test_a_sender_killed_mid_send_hands_its_row_over_when_its_lease_lapses(
+        tmp_path: Path, database_url: str, sink: SmtpSink) -> None:
+    config = write_config(tmp_path, database_url, sink.port)
+    text = (tmp_path / "mailgate.toml").read_text()
+    admin = App.build(config)
+    sink.slow["carol@customer.example"] = 3.0     # the relay is slow: a is mid-send when b starts
+    a = Daemon(tmp_path / "a", text, SECRET, fault="after_relay_250_before_mark_sent")
+    b: Daemon | None = None
+    try:
+        await a.ready()
+        await a.send(mail().as_bytes(), "carol@customer.example", "support@example.com")
+        b = Daemon(tmp_path / "b", text, SECRET)
+        await b.ready()
+        await _wait(lambda: a.proc.poll() is not None)     # the relay said 250; a died before marking
+        assert a.proc.returncode == 137 and len(sink.received) == 1
+        died = time.monotonic()
+        del sink.slow["carol@customer.example"]
+        await _wait(lambda: len(sink.received) == 2, seconds=60)
+        handed_over = time.monotonic() - died
+        [row] = await outgoing.outbox_rows(admin.ctx, None)
+        assert (row["state"], row["attempts"]) == ("sent", 1)              # marked once, by b
+        assert len({r.message["Message-ID"] for r in sink.received}) == 1  # the copy dedupes
+        assert handed_over < outbox.LEASE.total_seconds() + 5, handed_over
+        print(f"\nrow handed over {handed_over:.1f} s after the sender died (lease "
+              f"{outbox.LEASE.total_seconds():.0f} s)")
+        await asyncio.sleep(outbox.LEASE.total_seconds() / 3 + 1)          # and never sent again
+        assert len(sink.received) == 2
+    finally:
+        if a.proc.poll() is None:
+            a.stop()
+        if b is not None:
+            b.stop()
+        await admin.ctx.db.dispose()
