@@ -20,6 +20,7 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from mailgate.cases.context import Context
 from mailgate.clock import Clock, SystemClock
@@ -33,7 +34,7 @@ from mailgate.scheduler import Scheduler
 from mailgate.services.alerting import mail_alerts
 from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
-from mailgate.services.process import process_inbound
+from mailgate.services.process import RETRY, process_inbound
 from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.storage.locks import SqliteOwner
@@ -68,6 +69,7 @@ class App:
     smtp_server: asyncio.Server | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _database_down_since: datetime | None = None
+    _tries: dict[int, int] = field(default_factory=dict)    # inbound rows the database failed under
 
     @classmethod
     def build(cls, config: Config, clock: Clock | None = None,
@@ -154,14 +156,20 @@ class App:
 
     async def process_pending(self) -> int:
         """Process every pending inbound row (stored alone, or released); return how many."""
-        handled = 0
+        handled, after = 0, 0
         while not self.stopping.is_set():
-            ids = await self.ctx.db.run(lambda s: inbound.pending_ids(s, 100))
+            ids = await self.ctx.db.run(partial(inbound.pending_ids, limit=100, after=after))
             if not ids:
                 return handled
             for inbound_id in ids:
-                outcome = await process_inbound(self.ctx, inbound_id)
-                handled += 1
+                tries = self._tries.get(inbound_id, 0) + 1
+                outcome = await process_inbound(self.ctx, inbound_id, tries)
+                after = inbound_id       # a row left pending waits for the next pass, not the rest
+                if outcome.state == RETRY:
+                    self._tries[inbound_id] = tries
+                else:
+                    self._tries.pop(inbound_id, None)
+                    handled += 1
                 if outcome.queued:
                     self.outbox_ready.notify()
                 if self.stopping.is_set():

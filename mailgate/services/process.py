@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy.orm import Session
 
@@ -23,17 +24,21 @@ from mailgate.domain.kinds import InboundState
 from mailgate.errors import AlreadyHandled, ParseError
 from mailgate.mail.parse import ParsedMail, parse
 from mailgate.storage import inbound
-from mailgate.storage.db import failure_reason
+from mailgate.storage.db import failure_reason, transient
 
 log = logging.getLogger(__name__)
 PARSE_TIMEOUT = 30.0
 SKIPPED = "skipped"
+RETRY = "retry"                #: the database failed under it: still pending, tried again later
+#: A row the database keeps failing under (while the queue behind it moves) is quarantined after
+#: this many tries, so that nothing is retried for ever.
+TRANSIENT_TRIES: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     inbound_id: int
-    state: str                 # done | quarantined | skipped
+    state: str                 # done | quarantined | skipped | retry
     ticket_id: int | None = None
     reason: str = ""
     queued: int = 0            # outbound mails queued
@@ -48,8 +53,14 @@ async def parse_bounded(raw: bytes, ctx: Context) -> ParsedMail:
         raise ParseError(f"parsing took longer than {PARSE_TIMEOUT:.0f}s") from None
 
 
-async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
-    """Run one stored message through the pipeline; safe to call twice for the same row."""
+async def process_inbound(ctx: Context, inbound_id: int, tries: int = 1) -> Outcome:
+    """Run one stored message through the pipeline; safe to call twice for the same row.
+
+    If the database fails under it (a terminated backend, a lost connection: RELIABILITY row 70)
+    the transaction is rolled back and the row stays pending (``RETRY``); a message whose own
+    content makes the database refuse it is quarantined, as is one that failed ``tries`` =
+    ``TRANSIENT_TRIES`` times.
+    """
     row = await ctx.db.run(lambda s: inbound.get(s, inbound_id))
     if row is None or row.state != InboundState.PENDING:
         return Outcome(inbound_id, SKIPPED)
@@ -63,6 +74,9 @@ async def process_inbound(ctx: Context, inbound_id: int) -> Outcome:
     except AlreadyHandled:
         return Outcome(inbound_id, SKIPPED)
     except Exception as exc:  # one bad message must never stop the queue
+        if transient(exc) and tries < TRANSIENT_TRIES:
+            log.warning("process_retry inbound=%s try=%s error=%s", inbound_id, tries, failure_reason(exc))
+            return Outcome(inbound_id, RETRY, reason=failure_reason(exc))
         log.exception("process_failed inbound=%s", inbound_id)
         return await quarantine(ctx, inbound_id, f"processing error: {failure_reason(exc)}")
     log.info("inbound_processed id=%s state=%s case=%s route=%s reason=%s",

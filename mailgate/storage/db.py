@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, select, up
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgate.errors import IntakeError
@@ -191,6 +191,27 @@ def put_bytes(session: Session, table: Any, row_id: int, data: bytes) -> None:
 
 
 DB_ERRORS = (OperationalError, DBAPIError, OSError)
+
+
+_SQLITE_TRANSIENT: Final = ("locked", "busy", "disk i/o")
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure of the database or of the link to it (a terminated backend, a lost connection,
+    a lock or serialization conflict), not of what was being written: the work is worth retrying.
+
+    SQLite reports a missing table as an ``OperationalError`` too; only its lock and I/O errors
+    count here, so that a broken schema quarantines (raw bytes kept) rather than retries.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            return True
+        if not isinstance(exc, OperationalError):
+            return False
+        if type(exc.orig).__module__.startswith("sqlite3"):
+            return any(word in str(exc.orig).lower() for word in _SQLITE_TRANSIENT)
+        return True
+    return isinstance(exc, OSError)
 
 
 def failure_reason(exc: BaseException) -> str:

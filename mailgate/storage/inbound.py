@@ -59,9 +59,11 @@ def insert_inbound(session: Session, row: NewInbound) -> tuple[int, bool, Inboun
     return int(existing[0]), False, InboundState(existing[1])
 
 
-def pending_ids(session: Session, limit: int) -> list[int]:
+def pending_ids(session: Session, limit: int, after: int = 0) -> list[int]:
+    """The first ``limit`` pending rows above ``after``, oldest first."""
     rows = session.scalars(
-        select(Inbound.id).where(Inbound.state == InboundState.PENDING).order_by(Inbound.id).limit(limit))
+        select(Inbound.id).where(Inbound.state == InboundState.PENDING, Inbound.id > after)
+        .order_by(Inbound.id).limit(limit))
     return list(rows)
 
 
