@@ -16,7 +16,7 @@ from typing import TypeVar
 import psycopg
 import pytest
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
@@ -266,7 +266,7 @@ def _queues(session: Session, now: datetime) -> tuple[int, int]:
     pending_in = session.scalar(
         select(func.count()).select_from(Inbound).where(Inbound.state == "pending"))
     due_out = session.scalar(select(func.count()).select_from(Outbox).where(
-        Outbox.state == "pending", Outbox.next_attempt_at <= now))
+        Outbox.state == "pending", or_(Outbox.attempts == 0, Outbox.next_attempt_at <= now)))
     return int(pending_in or 0), int(due_out or 0)
 
 

@@ -63,8 +63,10 @@ def lock_due(session: Session, deadline: Deadline, row_id: int, now: datetime) -
 def claim_digest(session: Session, pool: str, day: str) -> bool:
     """Whether this unit of work sends the pool's digest for ``day`` (once, here or elsewhere).
 
-    The pool's state row must exist (``staff.last_assigned`` makes sure of it).
+    The pool's state row must exist (``staff.last_assigned`` makes sure of it). Only a later day
+    than the last digest's counts (ISO dates compare as strings), so a clock set back a day does
+    not send a day's digest twice (RELIABILITY row 72).
     """
     return bool(session.connection().execute(
-        update(PoolState).where(PoolState.name == pool, PoolState.digest_on != day)
+        update(PoolState).where(PoolState.name == pool, PoolState.digest_on < day)
         .values(digest_on=day)).rowcount)

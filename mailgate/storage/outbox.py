@@ -53,8 +53,11 @@ def raw_of(session: Session, row_id: int) -> bytes:
     return get_bytes(session, OutboxRaw, row_id)
 
 
+# A row never tried is due at once, whatever the clock says: set back, it would otherwise hold
+# back every mail queued before the jump (RELIABILITY row 72). Retries wait for their time.
 _DUE = (select(Outbox.id)
-        .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= bindparam("now"),
+        .where(Outbox.state == OutboxState.PENDING,
+               or_(Outbox.attempts == 0, Outbox.next_attempt_at <= bindparam("now")),
                or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now")))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)

@@ -4,7 +4,9 @@ consultations, the questionnaire on close, and the timer sweep moved by a frozen
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from mailgate.app import App
@@ -304,6 +306,50 @@ async def test_daily_digest_to_the_pool_manager_once_a_day(
                     if m["Subject"].startswith("Pool support") and today in m["Subject"]]
         assert "MG#1" in body_of(digest) and "(unassigned)" in body_of(digest)
 
+
+
+@pytest.mark.reliability(72)
+async def test_clock_jumps_and_a_dst_change_fire_each_deadline_and_digest_once(
+        make_app: Callable[..., App], sink: SmtpSink, clock: FrozenClock) -> None:
+    # Budapest leaves summer time at 01:00 UTC on 25 October 2026: that day has 25 hours there.
+    clock.current = datetime(2026, 10, 24, 5, 0, tzinfo=UTC)
+    pool = 'mode = "manager"\nmanager = "mia@example.com"'
+    async with running(make_app(support_pool=pool, gateway_extra='timezone = "Europe/Budapest"')) as app:
+        await add_staff(app, "mia@example.com", "Mia", pools=(), roles=("manager",))
+        await send(app, mail())
+        await settle(app)
+
+        def digests() -> list[str]:
+            return [m["Subject"] for m in inbox(sink, "mia@example.com") if m["Subject"].startswith("Pool")]
+
+        for _ in range(3 * 24):                           # hourly sweeps over three days and the change
+            clock.advance(hours=1)
+            await timers.sweep(app.ctx)
+        await settle(app)
+        assert len(digests()) == 3 and sorted(d[-10:] for d in digests()) == [
+            "2026-10-24", "2026-10-25", "2026-10-26"], digests()
+        # The 27th's digest at 08:00; then the clock is set back three hours (a bad NTP step),
+        # then to the 26th after 07:00 (by hand), and runs on.
+        for step in (+3, -3, -21, +1, +1):
+            clock.advance(hours=step)
+            await timers.sweep(app.ctx)
+        await settle(app)
+        assert sorted(d[-10:] for d in digests())[-2:] == ["2026-10-26", "2026-10-27"]
+        assert len(digests()) == 4         # only the 27th is new, and it is sent though the clock
+                                           # went back past the time it was queued
+        # A deadline fires once after a jump forward, and not again after a jump back.
+        clock.advance(days=31)
+        assert (await timers.sweep(app.ctx)).expired == 1
+        await settle(app)
+        mails = len(sink.received)
+        clock.advance(days=-10)
+        assert (await timers.sweep(app.ctx)).expired == 0
+        clock.advance(days=11)
+        assert (await timers.sweep(app.ctx)).expired == 0
+        await settle(app)
+        assert await events(app, 1, "expired") == ["no answer by the reply deadline"]
+        assert (await tickets.show_ticket(app.ctx, 1))["status"] == "expired unanswered"
+        assert len(sink.received) == mails                # nothing said twice
 
 
 async def test_an_absent_supervisors_approvals_go_to_the_deputy(
