@@ -32,6 +32,7 @@ from mailgate.outbound.render import Renderer
 from mailgate.outbound.sender import MaildirTransport, MailTransport, SmtpTransport
 from mailgate.scheduler import Scheduler
 from mailgate.services.alerting import mail_alerts
+from mailgate.services.blocklist import Blocklist
 from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import RETRY, process_inbound
@@ -94,7 +95,7 @@ class App:
             return
         recipients = Recipients(((m.address, m.name) for m in cfg.mailboxes),
                                 cfg.gateway.subaddress_delimiter)
-        handler = IntakeHandler(self.ingest, recipients, cfg.smtp_in.protocol)
+        handler = IntakeHandler(self.ingest, recipients, cfg.smtp_in.protocol, Blocklist(self.ctx))
         self.smtp_server = await start_server(handler, cfg.smtp_in.host, cfg.smtp_in.port,
                                               cfg.gateway.max_message_size, cfg.message_id_domain)
 

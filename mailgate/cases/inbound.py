@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases.context import Context
 from mailgate.cases.people import sender_of
+from mailgate.domain import blocklist
 from mailgate.domain.commands import Subaddress
 from mailgate.domain.effects import Effect
 from mailgate.domain.intake import CaseView, Decision, decide
@@ -25,7 +26,7 @@ from mailgate.mail.authresults import verdicts
 from mailgate.mail.classify import Disposition, classify
 from mailgate.mail.parse import ParsedMail
 from mailgate.matching import TicketMatch, match
-from mailgate.storage import cases, inbound, messages
+from mailgate.storage import blocks, cases, inbound, messages
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Inbound
 
@@ -41,11 +42,19 @@ class Received:
     mailbox: str
     received_at: datetime
     released: bool = False         # an admin let it out of the quarantine (``quarantine release``)
+    peer: str = ""                 # the SMTP client's "ip:port", the IMAP host, or ''
 
     @classmethod
     def of(cls, row: Inbound) -> Received:
         return cls(row.id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, row.received_at,
-                   row.reason == inbound.RELEASED)
+                   row.reason == inbound.RELEASED, row.peer)
+
+    @property
+    def client_ip(self) -> str:
+        """The SMTP/LMTP client's IP address (none for mail fetched or imported)."""
+        if self.source not in ("smtp", "lmtp") or not self.peer:
+            return ""
+        return self.peer.rpartition(":")[0] if self.peer.count(":") else self.peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,7 @@ class Analysis:
     command: Subaddress | None     # sent to +next / +cmd of a supervised mailbox
     consulted: int | None          # a consultation of the matched case with the sender's address
     dmarc: str = ""                # our MTA's DMARC result (pass, fail, none, ...); '' unauthenticated
+    blocked: str = ""              # the blocklist entry the sender or client hits, else ''
 
     @property
     def personal(self) -> bool:
@@ -100,7 +110,21 @@ def analyse(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         consulted = cases.consultation_with(session, case.id, sender)
     checked = verdicts(mail.header("authentication-results"), ctx.config.gateway.authserv_id)
     return Analysis(row, mail, disposition, found, case, decision, sender, staff_id,
-                    ctx.command_word(row.rcpt_to), consulted, checked.get("dmarc", ""))
+                    ctx.command_word(row.rcpt_to), consulted, checked.get("dmarc", ""),
+                    _blocked(session, row, mail))
+
+
+def _blocked(session: Session, row: Received, mail: ParsedMail) -> str:
+    """The entry that catches the envelope sender, the From address (trusted or not) or the
+    SMTP client, else ''."""
+    entries = blocks.entries(session)
+    if not entries:
+        return ""
+    for address, ip in ((row.mail_from, row.client_ip), (mail.sender.addr if mail.sender else "", "")):
+        hit = blocklist.match(entries, address, ip)
+        if hit is not None:
+            return hit.value
+    return ""
 
 
 def _case_view(session: Session, case_id: int | None) -> CaseView | None:

@@ -21,7 +21,7 @@ from mailgate.domain.intake import Action
 from mailgate.domain.kinds import Channel, InboundState, MailboxKind, MessageKind, Priority
 from mailgate.domain.states import Category, next_category
 from mailgate.mail.normalize import canonical_subject
-from mailgate.storage import cases, mailstate, messages
+from mailgate.storage import blocks, cases, mailstate, messages
 from mailgate.storage.models import Ticket
 
 MAX_CC = 50
@@ -32,6 +32,13 @@ def customer(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Ha
     case_id, effects = write(session, ctx, msg, now)
     reason = f"{msg.decision.action}/{msg.match.reason}/{msg.disposition}"
     return Handled(InboundState.DONE, case_id, reason, tuple(effects))
+
+
+def blocked(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handled:
+    """A blocked sender's mail fetched, imported or piped in: quarantined, one more hit counted;
+    it never opens a case or gets an answer (SMTP refused it at MAIL FROM already)."""
+    blocks.hit(session, msg.blocked)
+    return Handled(InboundState.QUARANTINED, None, f"blocked: {msg.blocked}")
 
 
 def unwanted(session: Session, ctx: Context, msg: Analysis, now: datetime) -> Handled:

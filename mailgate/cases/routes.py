@@ -40,6 +40,8 @@ def _token(msg: Analysis, *purposes: Purpose) -> bool:
 
 
 ROUTES: Final = (
+    Route("blocked", "from a sender, domain or client on the blocklist",
+          lambda m: bool(m.blocked), incoming.blocked),
     Route("staff_next", "sent to +next by a staff member",
           lambda m: m.command is Subaddress.NEXT and m.staff_id is not None, staffmail.next_case),
     Route("staff_cmd", "sent to +cmd by a staff member",

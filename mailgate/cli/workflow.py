@@ -1,4 +1,5 @@
-"""Approval and consultation commands: ``mailgate approval …`` and ``mailgate consult list``."""
+"""Approval, consultation and blocklist commands: ``mailgate approval …``, ``consult list``,
+``block …``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import click
 
 from mailgate.cli.base import cli, emit, json_option, run_async, with_app
-from mailgate.services import approvals, consultations
+from mailgate.services import approvals, blocklist, consultations
 
 
 @cli.group()
@@ -57,3 +58,36 @@ def consult_list(obj: dict[str, Any], overdue: bool, as_json: bool) -> None:
     """Consultations with departments: case, department, state, deadline, amount, question."""
     rows = run_async(with_app(obj, lambda app: consultations.list_consultations(app.ctx, overdue)))
     emit(rows, as_json, ("id", "tag", "department", "state", "due_at", "overdue", "amount", "question"))
+
+
+@cli.group()
+def block() -> None:
+    """The blocklist: senders, domains and client IPs that never open a case."""
+
+
+@block.command("add")
+@click.argument("value")
+@click.option("--reason", default="", help="Why (shown in block list).")
+@click.pass_obj
+def block_add(obj: dict[str, Any], value: str, reason: str) -> None:
+    """Block VALUE: an address, @domain (and its subdomains) or an IPv4/IPv6 address or CIDR."""
+    added = run_async(with_app(obj, lambda app: blocklist.add_block(app.ctx, value, reason)))
+    click.echo(f"blocked {added['kind']} {added['value']}")
+
+
+@block.command("list")
+@json_option
+@click.pass_obj
+def block_list(obj: dict[str, Any], as_json: bool) -> None:
+    """Every entry with its kind, reason, when it was added and how often it caught a sender."""
+    rows = run_async(with_app(obj, lambda app: blocklist.list_blocks(app.ctx)))
+    emit(rows, as_json, ("id", "value", "kind", "hits", "created_at", "reason"))
+
+
+@block.command("remove")
+@click.argument("value")
+@click.pass_obj
+def block_remove(obj: dict[str, Any], value: str) -> None:
+    """Take VALUE off the blocklist."""
+    removed = run_async(with_app(obj, lambda app: blocklist.remove_block(app.ctx, value)))
+    click.echo(f"unblocked {removed}")

@@ -72,6 +72,7 @@ def _store_and_process(session: Session, ctx: Context, row: inbound.NewInbound, 
         inbound.finish(session, inbound_id, InboundState.QUARANTINED, now, mail)
         return (Receipt(inbound_id, True, quarantined=True),
                 Outcome(inbound_id, InboundState.QUARANTINED, reason=mail))
-    received = Received(inbound_id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, now)
+    received = Received(inbound_id, row.source, row.mail_from, tuple(row.rcpt_to), row.mailbox, now,
+                        peer=row.peer)
     outcome = persist(session, ctx, received, mail, now)
     return Receipt(inbound_id, True, quarantined=outcome.state == InboundState.QUARANTINED), outcome

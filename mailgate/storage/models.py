@@ -358,3 +358,15 @@ class Draft(Base):
     decided_by: Mapped[str] = mapped_column(String(254), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (Index("ix_draft_due", "state", "remind_at"),)
+
+
+class Block(Base):
+    """A blocklist entry (``domain.blocklist``): an address, ``@domain`` or IP/CIDR, with its hits."""
+
+    __tablename__ = "block"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))          # a domain.blocklist.Kind value
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -140,6 +140,30 @@ def test_a_second_daemon_on_the_same_sqlite_database_refuses_to_start(
         assert after.wait(timeout=20) == 0
 
 
+def test_block_add_list_remove(workdir: Path) -> None:
+    assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
+        "blocked address fraud@evil.example\n")
+    mg(workdir, "block", "add", "@spam.example")
+    mg(workdir, "block", "add", "2001:db8::/32")
+    again = mg(workdir, "block", "add", "@SPAM.example", check=False)
+    assert again.returncode != 0 and "@spam.example is blocked already" in again.stderr.decode()
+    bad = mg(workdir, "block", "add", "evil", check=False)
+    assert bad.returncode != 0 and "not an address, @domain or IP/CIDR: 'evil'" in bad.stderr.decode()
+    listed = as_json(mg(workdir, "block", "list", "--json"))
+    assert isinstance(listed, list)
+    assert [(b["value"], b["kind"], b["reason"], b["hits"]) for b in listed] == [
+        ("fraud@evil.example", "address", "chargebacks", 0), ("@spam.example", "domain", "", 0),
+        ("2001:db8::/32", "ip", "", 0)]
+    assert set(listed[0]) == {"id", "value", "kind", "reason", "created_at", "hits"}
+    table = mg(workdir, "block", "list").stdout.decode().splitlines()
+    assert table[0].split() == ["ID", "VALUE", "KIND", "HITS", "CREATED_AT", "REASON"]
+    assert all(len(line) <= 80 for line in table)
+    removed = mg(workdir, "block", "remove", "FRAUD@evil.example").stdout.decode()
+    assert removed == "unblocked fraud@evil.example\n"
+    gone = mg(workdir, "block", "remove", "fraud@evil.example", check=False)
+    assert gone.returncode != 0 and "not on the blocklist" in gone.stderr.decode()
+
+
 def test_ticket_show_json_shape(workdir: Path) -> None:
     raw = customer_mail().as_bytes()
     mg(workdir, "deliver", stdin=raw)

@@ -53,6 +53,8 @@ def token(purpose: Purpose, staff_id: int = 3) -> TicketMatch:
     ({"disposition": Disposition.BOUNCE, "decision": Decision(Action.QUARANTINE, "bounce: no case")},
      "bounce"),
     ({"disposition": Disposition.LOOP, "decision": Decision(Action.QUARANTINE, "loop")}, "unwanted"),
+    ({"blocked": "@customer.example"}, "blocked"),
+    ({"blocked": "@customer.example", "match": token(Purpose.REPLY), "case": CASE}, "blocked"),  # first
     ({"disposition": Disposition.AUTO_REPLY,
       "decision": Decision(Action.QUARANTINE, "auto-reply: refers to no known case")}, "unwanted"),
 ])
