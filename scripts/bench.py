@@ -295,13 +295,99 @@ def idle_latency(server: dovecot.Dovecot, user: str, db: Path, i: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+#: A vocabulary of 5,000 words: each appears in about 2 % of the generated cases.
+WORDS = [f"{stem}{n}" for stem in ("printer", "invoice", "parcel", "router", "licence") for n in range(1000)]
+
+
+def search_figures(n: int, url: str) -> dict[str, float]:
+    """``ticket list --search`` on ``n`` cases of two messages each: median ms per query kind,
+    next to a plain ``ILIKE '%word%'`` scan of every body (what the full-text index avoids)."""
+    import random
+    import statistics
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select
+
+    from mailgate.storage import migrate, reads
+    from mailgate.storage.models import MailMessage, Ticket
+
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    rng = random.Random(7)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        for start in range(1, n + 1, 5000):
+            ids = range(start, min(start + 5000, n + 1))
+            conn.execute(insert(Ticket), [{
+                "id": i, "type": "support", "subject": f"{rng.choice(WORDS)} question {i}", "status_id": 1,
+                "priority": "normal", "pool": "support", "requester": f"customer{i}@example.org",
+                "requester_name": "", "acked": False, "close_requested": False, "answers": {},
+                "mailbox": "support", "site": "", "channel": "email", "fields": {},
+                "created_at": now, "updated_at": now} for i in ids])
+            conn.execute(insert(MailMessage), [{
+                "ticket_id": i, "kind": "inbound", "disposition": "personal", "message_id": f"<{i}.{k}@b>",
+                "from_addr": f"customer{i}@example.org", "to_addrs": [], "subject": "", "at": now,
+                "author": "", "text": " ".join(rng.choice(WORDS) for _ in range(60))
+                + (f" zebra{i}" if i % 1000 == 0 else "")} for i in ids for k in (1, 2)])
+
+    def timed(work: object) -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            with OrmSession(engine) as session:
+                work(session)  # type: ignore[operator]
+            runs.append((time.perf_counter() - started) * 1000)
+        return statistics.median(runs)
+
+    with OrmSession(engine) as session:
+        common = len(reads.case_rows(session, reads.CaseFilter(search="router42")))
+    result = {
+        "rare": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="zebra5000"))),
+        "common": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="router42"))),
+        "common_n": common,
+        "two": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="router42 parcel7"))),
+        "requester": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="customer777@"))),
+        "number": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search=f"MG#{n // 2}"))),
+        "scan": timed(lambda s: s.scalar(select(func.count()).where(MailMessage.text.ilike("%zebra5000%")))),
+    }
+    engine.dispose()
+    return result
+
+
+def search_rows(n: int, folder: Path) -> list[tuple[str, dict[str, float]]]:
+    rows = [("SQLite", search_figures(n, f"sqlite:///{folder}/search.db"))]
+    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+    try:
+        import psycopg
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search")
+            conn.execute("CREATE DATABASE mailgate_bench_search")
+    except Exception as exc:  # no server: SQLite only
+        print(f"(PostgreSQL search figures skipped: {type(exc).__name__})")
+        return rows
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        rows.append(("PostgreSQL", search_figures(n, f"{base}/mailgate_bench_search")))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search WITH (FORCE)")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--imap", action="store_true", help="also measure IMAP ingest (needs dovecot)")
+    parser.add_argument("--search", type=int, default=0, metavar="N",
+                        help="also time ticket list --search on N generated cases (SQLite, PostgreSQL)")
+    parser.add_argument("--search-only", action="store_true", help="only the --search figures")
     args = parser.parse_args()
+    if args.search_only:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_search(args.search or 100_000, Path(tmp))
+        return
     msgs = load_corpus(2000)[: args.n]
     folder = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
     try:
@@ -331,6 +417,17 @@ def main() -> None:
               f"({i['rate'] / floor:.2f} of floor; {i['cases']:.0f} cases), peak RSS {i['rss']:.1f} MB")
         print(f"IMAP append during IDLE -> case             p50 {i['idle_p50']:.0f} ms  "
               f"p99 {i['idle_p99']:.0f} ms  (50 samples)")
+    if args.search:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_search(args.search, Path(tmp))
+
+
+def print_search(n: int, folder: Path) -> None:
+    for name, f in search_rows(n, folder):
+        print(f"ticket list --search, {n} cases, {name}: a word in one case {f['rare']:.1f} ms, "
+              f"a word in {f['common_n']:.0f} cases {f['common']:.1f} ms, two such words "
+              f"{f['two']:.1f} ms, requester {f['requester']:.1f} ms, MG#n {f['number']:.1f} ms "
+              f"(an ILIKE scan of every body: {f['scan']:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     plain = text + (f"\n{footer}\n" if footer else "")
     queued = queue_mail(session, Outgoing(ticket, envelope, subject, plain, disposition="reply", parts=parts,
                                           html=html, author=staff.email), now)
+    ticket.answered_at = now
     if queued is not None and queued[1] is not None and effect.source_message is not None:
         messages.copy_attachments(session, effect.source_message, queued[1])
 

@@ -106,6 +106,8 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
 
 def _store(session: Session, case_id: int, msg: Analysis) -> None:
     mail = msg.mail
+    if msg.personal:
+        cases.customer_wrote(session, case_id, msg.row.received_at)
     if msg.personal and msg.sender:
         mailstate.clear_health(session, msg.sender)     # it writes to us, so it works
     messages.add_received(session, case_id, mail, inbound_id=msg.row.id, kind=MessageKind.INBOUND,

@@ -15,6 +15,7 @@ from mailgate.app import App
 from mailgate.cases.routes import ROUTES
 from mailgate.cli.base import CASE, EX_TEMPFAIL, cli, config_of, emit, json_option, run_async, with_app
 from mailgate.config import Config
+from mailgate.domain.folders import FILTERS
 from mailgate.domain.kinds import OutboxState, Priority
 from mailgate.errors import MailgateError
 from mailgate.intake.imap import ImapConnection
@@ -135,6 +136,10 @@ _LIST_COLUMNS = ("tag", "status", "owner", "requester", "updated_at", "subject")
 @click.option("--owner", help="Only cases this staff member owns (address).")
 @click.option("--status", help="Only cases in this status (or status category, e.g. in_progress).")
 @click.option("--search", help="Case number (1042, MG#1042), or text in subject, requester or messages.")
+@click.option("--folder", type=click.Choice(FILTERS),
+              help="new: not taken or not yet acknowledged; open: acknowledged or answered, nothing new; "
+                   "waiting: the customer wrote since the last answer; expired-unanswered; "
+                   "expired-customer; closed; all.")
 @json_option
 @click.pass_obj
 def ticket_list(obj: dict[str, Any], /, as_json: bool, **filters: Any) -> None:

@@ -96,6 +96,14 @@ _SET_STATUS = {c: update(Ticket).where(Ticket.id == bindparam("ticket")).values(
                for c in Category}
 
 
+_CUSTOMER_WROTE = update(Ticket).where(Ticket.id == bindparam("ticket")).values(customer_at=bindparam("at"))
+
+
+def customer_wrote(session: Session, ticket_id: int, at: datetime) -> None:
+    """The customer's latest mail on the case (its folder: ``domain.folders``)."""
+    session.connection().execute(_CUSTOMER_WROTE, {"ticket": ticket_id, "at": at})
+
+
 def touch(session: Session, ticket_id: int, now: datetime, status: Category | None = None,
           reopened: bool = False) -> None:
     """Mark a case updated; move it to the first status of ``status``; clear closed_at if reopened."""

@@ -147,6 +147,8 @@ class Ticket(Base):
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     unrouted_at: Mapped[datetime | None]        # nobody could take it: the sweep tries again
+    answered_at: Mapped[datetime | None]        # the last answer sent to the customer (folders)
+    customer_at: Mapped[datetime | None]        # the customer's last mail (folders)
     __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"),
                       Index("ix_ticket_rollover", "rollover_at"), Index("ix_ticket_unrouted", "unrouted_at"),
                       Index("ix_ticket_reply_due", "reply_due_at"),

@@ -5,14 +5,16 @@ Each returns frozen rows, never ORM objects, so what a use case shows cannot cha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, column, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from mailgate.domain.folders import ALL, CaseFacts, coarse, folder_of
 from mailgate.domain.kinds import ConsultationState, DraftState, InboundState, ParticipantRole
 from mailgate.domain.states import Category
 from mailgate.storage.models import (
@@ -53,6 +55,7 @@ class CaseRow:
     category: str | None
     created_at: datetime
     updated_at: datetime
+    folder: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class CaseFilter:
     owner: str | None = None
     status: str | None = None
     search: str | None = None
+    folder: str | None = None
 
 
 def _cases() -> Select[Ticket, Status, str]:
@@ -70,13 +74,17 @@ def _cases() -> Select[Ticket, Status, str]:
 
 
 def _case_row(ticket: Ticket, status: Status, owner: str | None) -> CaseRow:
+    folder = folder_of(CaseFacts(Category(status.category), ticket.owner_id is not None, ticket.acked,
+                                 ticket.answered_at, ticket.customer_at))
     return CaseRow(ticket.id, ticket.type, ticket.subject, status.name, status.category, ticket.priority,
                    ticket.pool, owner, ticket.requester, ticket.mailbox, ticket.site, ticket.channel,
-                   ticket.category, ticket.created_at, ticket.updated_at)
+                   ticket.category, ticket.created_at, ticket.updated_at, folder.value)
 
 
 def case_rows(session: Session, flt: CaseFilter) -> list[CaseRow]:
     query = _cases().order_by(Ticket.id)
+    if flt.folder and flt.folder != ALL:
+        query = query.where(Status.category.in_(coarse(flt.folder)))
     if flt.unresolved:
         query = query.where(Status.category.not_in(UNRESOLVED))
     if flt.pool:
@@ -86,11 +94,39 @@ def case_rows(session: Session, flt: CaseFilter) -> list[CaseRow]:
     if flt.status:
         query = query.where(or_(Status.name == flt.status, Status.category == flt.status))
     if flt.search:
-        like = f"%{flt.search}%"
-        text_match = select(MailMessage.ticket_id).where(MailMessage.text.ilike(like))
-        query = query.where(or_(Ticket.subject.ilike(like), Ticket.requester.ilike(like),
-                                Ticket.id.in_(text_match)))
-    return [_case_row(t, st, owner) for t, st, owner in session.execute(query).all()]
+        query = query.where(_matching(session, flt.search))
+    found = [_case_row(t, st, owner) for t, st, owner in session.execute(query).all()]
+    if flt.folder and flt.folder != ALL:
+        found = [row for row in found if row.folder == flt.folder]
+    return found
+
+
+_CASE_NUMBER: Final = re.compile(r"\s*(?:[A-Za-z0-9]{0,16}#)?(\d{1,12})\s*")
+_WORD: Final = re.compile(r"\w+", re.UNICODE)
+
+
+def _matching(session: Session, search: str) -> ColumnElement[bool]:
+    """The case whose number is ``search`` (1042, MG#1042: that case alone), else the cases whose
+    subject or requester contains it, or one of whose messages has every word of it (as a word
+    or a word's beginning), found through the full-text index of migration 0009, never by reading
+    every body."""
+    number = _CASE_NUMBER.fullmatch(search)
+    if number:
+        return Ticket.id == int(number[1])
+    like = f"%{search.strip()}%"
+    found: list[ColumnElement[bool]] = [Ticket.subject.ilike(like), Ticket.requester.ilike(like)]
+    words = _WORD.findall(search.lower())[:10]
+    if words:
+        if session.get_bind().dialect.name == "sqlite":
+            query = " ".join('"' + w.replace('"', "") + '"*' for w in words)
+            texts = text("SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
+                         "WHERE message_fts MATCH :q").bindparams(q=query)
+        else:
+            query = " & ".join(f"{w}:*" for w in words)
+            texts = text("SELECT ticket_id FROM message WHERE to_tsvector('simple', text) @@ "
+                         "to_tsquery('simple', :q)").bindparams(q=query)
+        found.append(Ticket.id.in_(texts.columns(column("ticket_id", Integer))))
+    return or_(*found)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
+from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
 from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
 from mailgate.errors import TransitionError
@@ -77,3 +78,28 @@ def test_auto_response_is_suppressed(change: dict[str, object]) -> None:
 
 def test_auto_response_to_a_person_on_a_new_case() -> None:
     assert should_auto_respond(facts()) == (True, "new case")
+
+
+# --- folders (SPEC §11) ---------------------------------------------------------------------
+
+
+T1 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+T2 = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    (CaseFacts(Category.NEW, False, False, None, T1), Folder.NEW),
+    (CaseFacts(Category.IN_PROGRESS, True, False, None, T1), Folder.NEW),        # owned, not yet acked
+    (CaseFacts(Category.IN_PROGRESS, True, True, None, T1), Folder.OPEN),        # acknowledged
+    (CaseFacts(Category.WAITING_CUSTOMER, True, False, T2, T1), Folder.OPEN),    # answered
+    (CaseFacts(Category.IN_PROGRESS, True, False, T1, T2), Folder.WAITING),      # customer wrote since
+    (CaseFacts(Category.UNDER_CONSULTATION, True, True, T1, T2), Folder.WAITING),
+    (CaseFacts(Category.NEW, False, False, T1, T2), Folder.NEW),                 # released after an answer
+    (CaseFacts(Category.EXPIRED, True, False, None, T1), Folder.EXPIRED_UNANSWERED),
+    (CaseFacts(Category.EXPIRED, True, False, T1, T2), Folder.EXPIRED_UNANSWERED),
+    (CaseFacts(Category.EXPIRED, True, False, T2, T1), Folder.EXPIRED_CUSTOMER),
+    (CaseFacts(Category.CLOSED, True, True, T2, T1), Folder.CLOSED),
+])
+def test_folder_of(facts: CaseFacts, expected: Folder) -> None:
+    assert folder_of(facts) is expected
+    assert facts.category in coarse(expected.value)

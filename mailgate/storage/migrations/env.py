@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from mailgate.storage.db import configure_sqlite
+from mailgate.storage.migrate import include_object
 from mailgate.storage.models import Base
 
 config = context.config
@@ -19,6 +20,7 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=url.startswith("sqlite"),
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
