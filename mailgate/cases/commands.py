@@ -24,7 +24,7 @@ from mailgate.domain.kinds import MessageKind
 from mailgate.domain.states import Category, Event
 from mailgate.errors import Refused
 from mailgate.mail.quotes import courtesy_only, trim_reply
-from mailgate.storage import cases, messages
+from mailgate.storage import cases, catalog, messages
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.models import Staff, Ticket
 
@@ -60,6 +60,22 @@ def carry_out(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins:
     return effects
 
 
+
+def known_category(session: Session, name: str) -> str:
+    """``name`` as the admin spelt it, once categories are defined (``mailgate category add``);
+    any name while there are none.
+
+    Raises:
+        Refused: categories are defined and ``name`` is none of them.
+    """
+    rules = catalog.category_rules(session)
+    if not rules:
+        return " ".join(name.split())[:100]
+    found = catalog.category_named(session, name)
+    if found is None:
+        raise Refused(f"no category {name.strip()!r} (categories: {', '.join(r.name for r in rules)})")
+    return found.name
+
 def new_text(body: str, name: str) -> str:
     """What a staff reply says beyond its quotes and footers; '' when that is only courtesy
     ("Thanks,⏎Bob" under ``#close`` is commands only: nothing goes to the customer)."""
@@ -85,7 +101,7 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
         ticket.priority = command.arg.lower()
         return [RecordEvent(ticket.id, "priority", f"{ticket.priority} by {staff.email}")]
     if verb is Verb.CATEGORY:
-        ticket.category = command.arg[:100]
+        ticket.category = known_category(session, command.arg)
         return [RecordEvent(ticket.id, "category", f"{ticket.category} by {staff.email}")]
     if verb is Verb.SET:
         return [set_field(ctx, ticket, *command.field, by=staff.email)]

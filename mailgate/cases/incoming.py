@@ -16,12 +16,13 @@ from mailgate.cases.context import Context
 from mailgate.cases.inbound import Analysis, Handled
 from mailgate.domain import deadlines
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
+from mailgate.domain.categories import category_for
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.intake import Action
 from mailgate.domain.kinds import Channel, InboundState, MailboxKind, MessageKind, Priority
 from mailgate.domain.states import Category, next_category
 from mailgate.mail.normalize import canonical_subject
-from mailgate.storage import blocks, cases, mailstate, messages
+from mailgate.storage import blocks, cases, catalog, mailstate, messages
 from mailgate.storage.models import Ticket
 
 MAX_CC = 50
@@ -91,15 +92,19 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
     requester = msg.sender
     requester_name = mail.sender.name[:200] if trusted and mail.sender else ""
     cc = [a.addr for a in (*mail.to, *mail.cc) if not ctx.is_supervised(a.addr)] if trusted else []
+    subject = canonical_subject(mail.subject, ctx.match.tag)[:1000]
+    # A subject keyword of an admin-defined category picks the category and maybe its pool.
+    rule = category_for(subject, catalog.category_rules(session))
+    pool = rule.pool if rule and rule.pool in {p.name for p in ctx.config.pools} else box.pool
     ticket = Ticket(
         type=MailboxKind(box.kind).case_type,
-        subject=canonical_subject(mail.subject, ctx.match.tag)[:1000],
+        subject=subject, category=rule.name if rule else None,
         status_id=cases.status_id_of(Category.NEW),
-        priority=Priority.NORMAL, pool=box.pool, requester=requester, requester_name=requester_name,
+        priority=Priority.NORMAL, pool=pool, requester=requester, requester_name=requester_name,
         mailbox=box.name, site=box.site,
         channel=Channel.WEB if row.source == "web" else Channel.EMAIL, quoted_tag=msg.match.quoted_tag,
         fields={}, answers={}, created_at=now, updated_at=now,
-        reply_due_at=now + ctx.config.pool(box.pool).reply_deadline,
+        reply_due_at=now + ctx.config.pool(pool).reply_deadline,
     )
     return cases.add(session, ticket, cc[:MAX_CC])
 

@@ -134,8 +134,8 @@ def _edit(session: Session, ctx: Context, ticket: Ticket, edit: TicketEdit, now:
     if edit.requester is not None:
         effects += _set_requester(session, ticket, edit.requester)
     if edit.category is not None:
-        ticket.category = edit.category[:100] or None
-        effects.append(RecordEvent(ticket.id, "category", edit.category[:100]))
+        ticket.category = commands.known_category(session, edit.category) if edit.category.strip() else None
+        effects.append(RecordEvent(ticket.id, "category", ticket.category or "(none)"))
     if edit.priority is not None:
         if edit.priority not in tuple(Priority):
             raise UsageError(f"priority must be {' or '.join(Priority)}")

@@ -372,3 +372,13 @@ class Block(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseCategory(Base):
+    """An admin-defined case category (SPEC §11): subject keywords that pick it, and its pool."""
+
+    __tablename__ = "category"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    pool: Mapped[str] = mapped_column(String(100), default="")

@@ -140,6 +140,51 @@ def test_a_second_daemon_on_the_same_sqlite_database_refuses_to_start(
         assert after.wait(timeout=20) == 0
 
 
+def test_statuses_and_categories_change_while_the_daemon_runs(
+        workdir: Path, daemon: subprocess.Popen[bytes]) -> None:
+    mg(workdir, "category", "add", "Billing", "--keyword", "invoice", "--keyword", "credit note",
+       "--pool", "support")
+    mg(workdir, "status", "add", "On hold", "--category", "waiting_customer")
+    port = int((workdir / "port").read_text())
+    with smtplib.SMTP("127.0.0.1", port) as client:         # the running daemon, no restart
+        client.send_message(customer_mail())
+        second = customer_mail()
+        del second["Subject"], second["Message-ID"]
+        second["Subject"], second["Message-ID"] = "My INVOICE is wrong", "<inv@customer.example>"
+        client.send_message(second)
+    wait_for_maildir(workdir / "var" / "outbox-maildir", 2)
+    listed = as_json(mg(workdir, "ticket", "list", "--json"))
+    assert isinstance(listed, list)
+    assert [(c["subject"], c["category"], c["pool"]) for c in listed] == [
+        ("Printer broken", None, "support"), ("My INVOICE is wrong", "Billing", "support")]
+    categories = as_json(mg(workdir, "category", "list", "--json"))
+    assert categories == [{"name": "Billing", "keywords": ["invoice", "credit note"], "pool": "support",
+                           "cases": 1}]
+    mg(workdir, "ticket", "edit", "MG#1", "--status", "On hold", "--category", "billing")
+    shown = as_json(mg(workdir, "ticket", "show", "1", "--json"))
+    assert isinstance(shown, dict)
+    assert (shown["status"], shown["status_category"], shown["category"]) == (
+        "On hold", "waiting_customer", "Billing")
+    unknown = mg(workdir, "ticket", "edit", "1", "--category", "Hardware", check=False)
+    assert unknown.returncode != 0
+    assert "no category 'Hardware' (categories: Billing)" in unknown.stderr.decode()
+    statuses = {s["name"]: s for s in as_json(mg(workdir, "status", "list", "--json"))}  # type: ignore[union-attr]
+    assert statuses["On hold"] == {"name": "On hold", "category": "waiting_customer", "cases": 1}
+    in_use = mg(workdir, "status", "delete", "On hold", check=False)
+    assert in_use.returncode != 0 and "used by 1 case(s): name another with --replace-with" in (
+        in_use.stderr.decode())
+    mg(workdir, "status", "rename", "On hold", "Paused")
+    out = mg(workdir, "status", "delete", "Paused", "--replace-with", "waiting for customer").stdout.decode()
+    assert out == "deleted status 'Paused'; 1 case(s) now 'waiting for customer'\n"
+    last = mg(workdir, "status", "delete", "closed", check=False)
+    assert last.returncode != 0 and "only one of category closed" in last.stderr.decode()
+    assert "renamed category 'Billing' to 'Invoices' (2 case(s))" in mg(
+        workdir, "category", "rename", "Billing", "Invoices").stdout.decode()
+    assert "2 case(s) now have none" in mg(workdir, "category", "delete", "Invoices").stdout.decode()
+    table = mg(workdir, "status", "list").stdout.decode().splitlines()
+    assert table[0].split() == ["NAME", "CATEGORY", "CASES"] and len(table) == 9
+
+
 def test_block_add_list_remove(workdir: Path) -> None:
     assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
         "blocked address fraud@evil.example\n")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
+from mailgate.domain.categories import CategoryRule, category_for
 from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
 from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
@@ -103,3 +104,24 @@ T2 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 def test_folder_of(facts: CaseFacts, expected: Folder) -> None:
     assert folder_of(facts) is expected
     assert facts.category in coarse(expected.value)
+
+
+# --- categories from subject keywords (SPEC §11) ---------------------------------------------
+
+RULES = (CategoryRule("billing", ("invoice", "credit note"), "billing"),
+         CategoryRule("hardware", ("printer", "toner")), CategoryRule("other", ("invoice",)))
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("Question about my INVOICE", "billing"),
+    ("Re: the Credit  Note for May", "billing"),          # a phrase, whatever the spacing
+    ("invoices for 2026", None),                           # whole words only
+    ("reinvoice", None),
+    ("Printer: toner leaks", "hardware"),
+    ("Invoice for the printer", "billing"),                # the first category added wins
+    ("Számla / invoice", "billing"),
+    ("", None),
+])
+def test_category_for(subject: str, expected: str | None) -> None:
+    rule = category_for(subject, RULES)
+    assert (rule.name if rule else None) == expected
