@@ -205,9 +205,18 @@ def answer_question(ctx: Context, ticket: Ticket, name: str, value: str, by: str
     return RecordEvent(ticket.id, "answer", f"{name}={value[:200]} by {by}")
 
 
+def check_field(ctx: Context, name: str, value: str) -> None:
+    """``name`` is a ``[[field]]`` and ``value`` one of its choices (if it has any).
+
+    Raises:
+        Refused: it is not.
+    """
+    _check_choice("field", name, value, ctx.config.fields)
+
+
 def set_field(ctx: Context, ticket: Ticket, name: str, value: str, by: str) -> RecordEvent:
     """``#set`` / ``ticket edit --set``: a custom field from ``[[field]]``, checked against its choices."""
-    _check_choice("field", name, value, ctx.config.fields)
+    check_field(ctx, name, value)
     ticket.fields = {**(ticket.fields or {}), name: value[:1000]}
     return RecordEvent(ticket.id, "field", f"{name}={value[:200]} by {by}")
 

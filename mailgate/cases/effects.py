@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mailgate.cases import forwarding
+from mailgate.cases import customers, forwarding
 from mailgate.cases.context import Context
 from mailgate.cases.mailing import Outgoing, customer_envelope, queue_mail
 from mailgate.domain.effects import (
@@ -25,6 +25,7 @@ from mailgate.domain.effects import (
     RecordEvent,
     RelayReply,
     SendTemplate,
+    WelcomeCustomer,
 )
 from mailgate.outbound.render import render_html
 from mailgate.storage import mailstate, messages
@@ -83,4 +84,5 @@ _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     NotifyStaff: forwarding.notify_staff,
     MailDepartment: forwarding.mail_department,
     MailAdmin: forwarding.mail_admin,
+    WelcomeCustomer: customers.welcome,
 }

@@ -88,4 +88,14 @@ class MailAdmin:
     context: Mapping[str, object] = field(default_factory=dict)
 
 
-Effect = SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment | MailAdmin
+@dataclass(frozen=True, slots=True)
+class WelcomeCustomer:
+    """Mail ``customer_welcome`` with a fresh single-use activation link to a customer, summing up
+    what they submitted (the case they came with, when there is one)."""
+
+    customer_id: int
+    case_id: int = 0
+
+
+Effect = (SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment | MailAdmin
+          | WelcomeCustomer)

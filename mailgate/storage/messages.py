@@ -102,13 +102,14 @@ def thread_ids(session: Session, ticket_id: int, limit: int = 10) -> list[str]:
     return list(reversed(list(rows)))
 
 
-def latest_from_customer(session: Session, ticket_id: int) -> MailMessage | None:
-    """The newest message the customer (or anyone outside the staff) sent on the case."""
+def latest_from_customer(session: Session, ticket_id: int, first: bool = False) -> MailMessage | None:
+    """The newest (or, with ``first``, the first) message the customer (or anyone outside the
+    staff) sent on the case."""
     return session.scalar(
         select(MailMessage)
         .where(MailMessage.ticket_id == ticket_id, MailMessage.kind == MessageKind.INBOUND,
                MailMessage.disposition.not_like(f"{STAFF_SIDE}%"))
-        .order_by(MailMessage.id.desc()).limit(1))
+        .order_by(MailMessage.id if first else MailMessage.id.desc()).limit(1))
 
 
 def all_of(session: Session, ticket_id: int) -> list[MailMessage]:

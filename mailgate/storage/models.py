@@ -382,3 +382,28 @@ class CaseCategory(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     keywords: Mapped[list[str]] = mapped_column(default=list)
     pool: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Customer(Base):
+    """A registered customer (SPEC §11): invited until they activate with their link."""
+
+    __tablename__ = "customer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default="invited")   # invited | active | disabled
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+
+
+class LinkNonce(Base):
+    """One signed link's nonce: the link works once, while ``used_at`` is empty."""
+
+    __tablename__ = "link_nonce"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -185,6 +185,24 @@ def test_statuses_and_categories_change_while_the_daemon_runs(
     assert table[0].split() == ["NAME", "CATEGORY", "CASES"] and len(table) == 9
 
 
+def test_customer_add_activate_and_a_replayed_token(workdir: Path, daemon: subprocess.Popen[bytes]) -> None:
+    out = mg(workdir, "customer", "add", "hana@customer.example", "--name", "Hana").stdout.decode()
+    assert out.startswith("added customer 1 hana@customer.example (invited); no activation link can be built")
+    [welcome] = wait_for_maildir(workdir / "var" / "outbox-maildir", 1)
+    token = text_of(welcome).split("activation code (it works once, until ", 1)[1].split("\n\n  ", 1)[1]
+    token = token.split("\n", 1)[0]
+    assert mg(workdir, "customer", "activate", token).stdout.decode() == "activated hana@customer.example\n"
+    again = mg(workdir, "customer", "activate", token, check=False)
+    assert again.returncode == 1
+    assert again.stderr.decode() == "error: this link was used already; each activation link works once\n"
+    shown = as_json(mg(workdir, "customer", "show", "hana@customer.example", "--json"))
+    assert isinstance(shown, dict) and shown["state"] == "active" and len(shown["mails"]) == 1
+    assert set(shown) == {"id", "email", "name", "state", "created_at", "activated_at", "fields", "cases",
+                          "mails"}
+    listed = mg(workdir, "customer", "list").stdout.decode().splitlines()
+    assert listed[0].split() == ["ID", "EMAIL", "NAME", "STATE", "CREATED_AT", "ACTIVATED_AT"]
+
+
 def test_block_add_list_remove(workdir: Path) -> None:
     assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
         "blocked address fraud@evil.example\n")
