@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailgate.cases import approvals, assignment, consultations, lifecycle, people
+from mailgate.cases import approvals, assignment, consultations, leads, lifecycle, people
 from mailgate.cases.context import Context
 from mailgate.config import FieldConfig, QuestionConfig
 from mailgate.domain import deadlines
@@ -21,6 +21,7 @@ from mailgate.domain.commands import Command, Instructions, Verb
 from mailgate.domain.consulting import read_consult
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, RelayReply
 from mailgate.domain.kinds import MessageKind
+from mailgate.domain.leads import Stage
 from mailgate.domain.states import Category, Event
 from mailgate.errors import Refused
 from mailgate.mail.quotes import courtesy_only, trim_reply
@@ -60,7 +61,6 @@ def carry_out(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins:
     return effects
 
 
-
 def known_category(session: Session, name: str) -> str:
     """``name`` as the admin spelt it, once categories are defined (``mailgate category add``);
     any name while there are none.
@@ -75,6 +75,7 @@ def known_category(session: Session, name: str) -> str:
     if found is None:
         raise Refused(f"no category {name.strip()!r} (categories: {', '.join(r.name for r in rules)})")
     return found.name
+
 
 def new_text(body: str, name: str) -> str:
     """What a staff reply says beyond its quotes and footers; '' when that is only courtesy
@@ -109,6 +110,18 @@ def _owner_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff,
         return _consult(session, ctx, ticket, staff, command.arg, body, now)
     if verb is Verb.ANSWER:
         return [answer_question(ctx, ticket, *command.field, by=staff.email)]
+    return _lead_command(session, ctx, ticket, staff, command, body, now)
+
+
+def _lead_command(session: Session, ctx: Context, ticket: Ticket, staff: Staff, command: Command,
+                  body: str, now: datetime) -> list[Effect]:
+    """#qualify, #convert, #offer: a sales lead's stages and offers (``leads``)."""
+    if command.verb is Verb.QUALIFY:
+        return leads.move(session, ctx, ticket, Stage.QUALIFIED, staff.email, now)
+    if command.verb is Verb.CONVERT:
+        return leads.move(session, ctx, ticket, Stage.CONVERTED, staff.email, now)
+    if command.verb is Verb.OFFER:
+        return leads.offer(session, ctx, ticket, command.arg, body, staff.email, now)
     return []
 
 
@@ -146,8 +159,8 @@ def _not_yours(session: Session, ctx: Context, ticket: Ticket) -> str:
 
 def _relay(session: Session, ctx: Context, ticket: Ticket, staff: Staff, ins: Instructions, body: str,
            stored: int, inbound_id: int, now: datetime) -> list[Effect]:
-    if not body or ins.has(Verb.NOTE) or ins.has(Verb.CONSULT):
-        return []
+    if not body or ins.has(Verb.NOTE) or ins.has(Verb.CONSULT) or ins.has(Verb.OFFER):
+        return []                       # the text is the note, question or offer, not an answer
     if ins.has(Verb.ASSIGN):        # a handover: the text is for the new owner, never the customer
         return add_note(session, ticket, staff, body, inbound_id, f"Handover: {ticket.subject}", now)
     if not people.acts_for(session, ticket, staff, now):

@@ -22,6 +22,7 @@ from mailgate.clock import human
 from mailgate.domain.commands import command_help
 from mailgate.domain.effects import ForwardCase, MailAdmin, MailDepartment, NotifyStaff, RelayReply
 from mailgate.domain.kinds import ForwardRole, MessageKind, Priority
+from mailgate.domain.leads import Stage, contacted
 from mailgate.errors import Vanished
 from mailgate.mail import tokens
 from mailgate.mail.quotes import before_footer
@@ -189,6 +190,8 @@ def relay_reply(session: Session, ctx: Context, effect: RelayReply, now: datetim
     queued = queue_mail(session, Outgoing(ticket, envelope, subject, plain, disposition="reply", parts=parts,
                                           html=html, author=staff.email), now)
     ticket.answered_at = now
+    if ticket.stage:
+        ticket.stage = contacted(Stage(ticket.stage))      # a lead's first answer: contacted
     if queued is not None and queued[1] is not None and effect.source_message is not None:
         messages.copy_attachments(session, effect.source_message, queued[1])
 

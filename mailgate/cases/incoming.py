@@ -19,7 +19,8 @@ from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.categories import category_for
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.intake import Action
-from mailgate.domain.kinds import Channel, InboundState, MailboxKind, MessageKind, Priority
+from mailgate.domain.kinds import CaseType, Channel, InboundState, MailboxKind, MessageKind, Priority
+from mailgate.domain.leads import Stage
 from mailgate.domain.states import Category, next_category
 from mailgate.mail.normalize import canonical_subject
 from mailgate.storage import blocks, cases, catalog, mailstate, messages
@@ -99,6 +100,7 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
     ticket = Ticket(
         type=MailboxKind(box.kind).case_type,
         subject=subject, category=rule.name if rule else None,
+        stage=Stage.NEW if MailboxKind(box.kind).case_type == CaseType.LEAD else None,
         status_id=cases.status_id_of(Category.NEW),
         priority=Priority.NORMAL, pool=pool, requester=requester, requester_name=requester_name,
         mailbox=box.name, site=box.site,

@@ -201,6 +201,8 @@ def ticket_assign(obj: dict[str, Any], ticket_id: int, user: str) -> None:
 @click.option("--category", help="A category ('' clears it).")
 @click.option("--priority", type=click.Choice([p.value for p in Priority]), help="normal or urgent.")
 @click.option("--status", help="A status by name (see mailgate status list).")
+@click.option("--stage", type=click.Choice(["qualified", "converted"]),
+              help="A sales lead's next stage (converted registers the customer).")
 @click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE", help="A custom field (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the changed case as JSON.")
 @click.pass_obj

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from mailgate.cli.base import cli, emit, json_option, run_async, with_app
-from mailgate.services import approvals, blocklist, consultations
+from mailgate.services import approvals, blocklist, consultations, stats
 
 
 @cli.group()
@@ -91,3 +93,23 @@ def block_remove(obj: dict[str, Any], value: str) -> None:
     """Take VALUE off the blocklist."""
     removed = run_async(with_app(obj, lambda app: blocklist.remove_block(app.ctx, value)))
     click.echo(f"unblocked {removed}")
+
+
+@cli.command("stats")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]),
+              help="Leads created since DATE (default: 30 days ago).")
+@json_option
+@click.pass_obj
+def stats_command(obj: dict[str, Any], since: datetime | None, as_json: bool) -> None:
+    """Quick stats: the lead funnel, unresolved and overdue cases, open cases by pool and status."""
+    start = since.replace(tzinfo=UTC) if since else None
+    figures = run_async(with_app(obj, lambda app: stats.quick_stats(app.ctx, start)))
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    click.echo(f"leads since {figures['since'][:10]}: {figures['leads_new']} new, "
+               f"{figures['leads_contacted']} contacted, {figures['leads_qualified']} qualified, "
+               f"{figures['leads_converted']} converted")
+    click.echo(f"unresolved cases: {figures['unresolved']} ({figures['overdue']} overdue)")
+    for title, key in (("open by pool", "open_by_pool"), ("open by status", "open_by_status")):
+        click.echo(f"{title}: " + (", ".join(f"{k} {v}" for k, v in figures[key].items()) or "none"))

@@ -41,14 +41,17 @@ class Verb(StrEnum):
     SET = "set"
     CONSULT = "consult"
     ANSWER = "answer"
+    QUALIFY = "qualify"
+    CONVERT = "convert"
+    OFFER = "offer"
 
 
 #: Commands SPEC §5 names whose features are not built yet: a clear answer, not "unknown".
-LATER: Final = frozenset({"qualify", "convert"})
+LATER: Final = frozenset[str]()
 #: Commands that answer an approval request, not a forwarded case.
 APPROVAL_ONLY: Final = frozenset({"approve", "reject"})
 _NEEDS_ARG: Final = frozenset({Verb.STATUS, Verb.ASSIGN, Verb.PRIORITY, Verb.CATEGORY, Verb.SET,
-                               Verb.CONSULT, Verb.ANSWER})
+                               Verb.CONSULT, Verb.ANSWER, Verb.OFFER})
 PRIORITIES: Final = tuple(Priority)
 
 
@@ -83,7 +86,7 @@ def _check(verb: Verb, arg: str) -> str | None:
         return f"#priority takes {' or '.join(PRIORITIES)}, not {arg!r}"
     if verb in (Verb.SET, Verb.ANSWER) and not _FIELD.match(arg):
         return f"#{verb} takes name=value, not {arg!r}"
-    if verb in (Verb.CLOSE, Verb.RELEASE, Verb.ACK, Verb.CLAIM) and arg:
+    if verb in (Verb.CLOSE, Verb.RELEASE, Verb.ACK, Verb.CLAIM, Verb.QUALIFY, Verb.CONVERT) and arg:
         return f"#{verb} takes no argument (got {arg!r})"
     return None
 
@@ -148,6 +151,8 @@ def command_help(statuses: Sequence[str], departments: Sequence[str],
         "#consult <department> [due=3d] [amount=120.50EUR] <question>: "
         f"{', '.join(departments) or 'none configured'}",
         f"#answer <question>=<value>   questions: {named(questions)}",
+        "#qualify / #convert     a sales lead's next stage (#convert registers the customer)",
+        "#offer <amount> [text]  mail the lead a numbered offer (120.50EUR; the text below is its body)",
     ]
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mailgate.cases import assignment, commands, lifecycle
+from mailgate.cases import assignment, commands, leads, lifecycle
 from mailgate.cases.context import Context
 from mailgate.clock import iso
 from mailgate.domain.effects import Effect, RecordEvent
 from mailgate.domain.kinds import Priority
+from mailgate.domain.leads import Stage
 from mailgate.domain.states import Category
 from mailgate.errors import NotFound, UsageError
 from mailgate.mail.addresses import is_valid
@@ -66,6 +67,7 @@ async def show_ticket(ctx: Context, ticket_id: int) -> dict[str, Any]:
     result["quoted_tag"] = detail.quoted_tag
     result["deadlines"] = {key: iso(value) for key, value in detail.deadlines.items()}
     result["answers"] = detail.answers
+    result["offers"] = await ctx.db.run(lambda s: leads.offers_of(s, ticket_id))
     result["messages"] = [{
         "id": m.id, "kind": m.kind, "from": m.from_addr, "to": list(m.to), "subject": m.subject,
         "message_id": m.message_id, "at": iso(m.at), "text": m.text, "disposition": m.disposition,
@@ -115,6 +117,7 @@ class TicketEdit:
     category: str | None = None
     priority: str | None = None
     status: str | None = None
+    stage: str | None = None           # a lead's next stage: qualified | converted
     fields: tuple[str, ...] = ()       # "name=value"
 
 
@@ -122,6 +125,20 @@ async def edit_ticket(ctx: Context, ticket_id: int, edit: TicketEdit) -> dict[st
     """``ticket edit``: change subject, category, priority, status or custom fields."""
     await units.run(ctx, lambda session, now: _edit(session, ctx, _need(session, ticket_id), edit, now))
     return await show_ticket(ctx, ticket_id)
+
+
+def _edit_sorting(session: Session, ctx: Context, ticket: Ticket, edit: TicketEdit,
+                  now: datetime) -> list[Effect]:
+    """``--stage`` and ``--category``: where a case stands and what it is about."""
+    effects: list[Effect] = []
+    if edit.stage is not None:
+        if edit.stage not in (Stage.QUALIFIED, Stage.CONVERTED):
+            raise UsageError(f"--stage takes qualified or converted, not {edit.stage!r}")
+        effects += leads.move(session, ctx, ticket, Stage(edit.stage), "admin", now)
+    if edit.category is not None:
+        ticket.category = commands.known_category(session, edit.category) if edit.category.strip() else None
+        effects.append(RecordEvent(ticket.id, "category", ticket.category or "(none)"))
+    return effects
 
 
 def _edit(session: Session, ctx: Context, ticket: Ticket, edit: TicketEdit, now: datetime) -> list[Effect]:
@@ -133,9 +150,7 @@ def _edit(session: Session, ctx: Context, ticket: Ticket, edit: TicketEdit, now:
         effects.append(RecordEvent(ticket.id, "subject", ticket.subject[:200]))
     if edit.requester is not None:
         effects += _set_requester(session, ticket, edit.requester)
-    if edit.category is not None:
-        ticket.category = commands.known_category(session, edit.category) if edit.category.strip() else None
-        effects.append(RecordEvent(ticket.id, "category", ticket.category or "(none)"))
+    effects += _edit_sorting(session, ctx, ticket, edit, now)
     if edit.priority is not None:
         if edit.priority not in tuple(Priority):
             raise UsageError(f"priority must be {' or '.join(Priority)}")

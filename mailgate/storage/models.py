@@ -149,6 +149,7 @@ class Ticket(Base):
     unrouted_at: Mapped[datetime | None]        # nobody could take it: the sweep tries again
     answered_at: Mapped[datetime | None]        # the last answer sent to the customer (folders)
     customer_at: Mapped[datetime | None]        # the customer's last mail (folders)
+    stage: Mapped[str | None] = mapped_column(String(16))   # leads: a domain.leads.Stage value
     __table_args__ = (Index("ix_ticket_status", "status_id"), Index("ix_ticket_requester", "requester"),
                       Index("ix_ticket_rollover", "rollover_at"), Index("ix_ticket_unrouted", "unrouted_at"),
                       Index("ix_ticket_reply_due", "reply_due_at"),
@@ -407,3 +408,18 @@ class LinkNonce(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class Offer(Base):
+    """A numbered offer mailed to a lead (``#offer AMOUNT TEXT``)."""
+
+    __tablename__ = "offer"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    no: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(8), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(254), default="")
+    at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("ticket_id", "no"),)

@@ -56,6 +56,7 @@ class CaseRow:
     created_at: datetime
     updated_at: datetime
     folder: str
+    stage: str | None = None           # leads only
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ def _case_row(ticket: Ticket, status: Status, owner: str | None) -> CaseRow:
                                  ticket.answered_at, ticket.customer_at))
     return CaseRow(ticket.id, ticket.type, ticket.subject, status.name, status.category, ticket.priority,
                    ticket.pool, owner, ticket.requester, ticket.mailbox, ticket.site, ticket.channel,
-                   ticket.category, ticket.created_at, ticket.updated_at, folder.value)
+                   ticket.category, ticket.created_at, ticket.updated_at, folder.value, ticket.stage)
 
 
 def case_rows(session: Session, flt: CaseFilter) -> list[CaseRow]:
@@ -332,3 +333,37 @@ def outbox_rows(session: Session, state: str | None = None) -> Sequence[OutboxRo
     if state:
         query = query.where(Outbox.state == state)
     return [OutboxRow(r[0], r[1], tuple(r[2]), *r[3:]) for r in session.execute(query).all()]
+
+
+# --- quick stats (SPEC §11 "stats") ----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    leads_by_stage: dict[str, int]          # leads created since, by their current stage
+    unresolved: int
+    overdue: int
+    open_by_pool: dict[str, int]
+    open_by_status: dict[str, int]
+
+
+def quick_stats(session: Session, since: datetime, now: datetime) -> Stats:
+    """Leads created since ``since`` by stage; over cases not closed: the count, the overdue ones
+    (expired, or past a reply, customer or consultation deadline), by pool and by status."""
+    leads = dict(session.execute(
+        select(Ticket.stage, func.count()).where(Ticket.type == "lead", Ticket.created_at >= since)
+        .group_by(Ticket.stage)).all())
+    open_case = Status.category != Category.CLOSED.value
+    base = (select(func.count()).select_from(Ticket).join(Status, Ticket.status_id == Status.id)
+            .where(open_case))
+    late_consultation = select(Consultation.ticket_id).where(
+        Consultation.state == ConsultationState.OPEN, Consultation.due_at < now)
+    overdue = base.where(or_(Status.category == Category.EXPIRED.value, Ticket.reply_due_at < now,
+                             Ticket.customer_due_at < now, Ticket.id.in_(late_consultation)))
+    by_pool = select(Ticket.pool, func.count()).join(Status, Ticket.status_id == Status.id).where(
+        open_case).group_by(Ticket.pool).order_by(Ticket.pool)
+    by_status = select(Status.name, func.count()).join(Ticket, Ticket.status_id == Status.id).where(
+        open_case).group_by(Status.name, Status.position).order_by(Status.position)
+    return Stats({str(k or "new"): int(v) for k, v in leads.items()}, int(session.scalar(base) or 0),
+                 int(session.scalar(overdue) or 0),
+                 {p: int(n) for p, n in session.execute(by_pool)},
+                 {s: int(n) for s, n in session.execute(by_status)})

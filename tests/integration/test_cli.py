@@ -203,6 +203,18 @@ def test_customer_add_activate_and_a_replayed_token(workdir: Path, daemon: subpr
     assert listed[0].split() == ["ID", "EMAIL", "NAME", "STATE", "CREATED_AT", "ACTIVATED_AT"]
 
 
+def test_stats_json_keys_and_table(workdir: Path) -> None:
+    mg(workdir, "deliver", stdin=customer_mail().as_bytes())
+    figures = as_json(mg(workdir, "stats", "--json", "--since", "2020-01-01"))
+    assert isinstance(figures, dict)
+    assert {k: v for k, v in figures.items() if k != "open_by_status"} == {
+        "since": "2020-01-01T00:00:00Z", "leads_new": 0, "leads_contacted": 0, "leads_qualified": 0,
+        "leads_converted": 0, "unresolved": 1, "overdue": 0, "open_by_pool": {"support": 1}}
+    assert sum(figures["open_by_status"].values()) == 1
+    lines = mg(workdir, "stats").stdout.decode().splitlines()
+    assert lines[1] == "unresolved cases: 1 (0 overdue)" and lines[2] == "open by pool: support 1"
+
+
 def test_block_add_list_remove(workdir: Path) -> None:
     assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
         "blocked address fraud@evil.example\n")

@@ -28,6 +28,8 @@ from mailgate.domain.commands import (
      (Command(Verb.CONSULT, "finance due=3d amount=12.50 refund?"),), ""),
     ("Hello\n#close", (), "Hello\n#close"),            # commands only before the first text line
     ("\n\n#ack\n\n\n#claim\nText", (Command(Verb.ACK), Command(Verb.CLAIM)), "Text"),
+    ("#qualify\n#offer 1200EUR Premium plan\nDetails",
+     (Command(Verb.QUALIFY), Command(Verb.OFFER, "1200EUR Premium plan")), "Details"),
     ("", (), ""),
 ])
 def test_commands_and_body(text: str, commands: tuple[Command, ...], body: str) -> None:
@@ -39,7 +41,8 @@ def test_commands_and_body(text: str, commands: tuple[Command, ...], body: str) 
 
 @pytest.mark.parametrize(("text", "problem"), [
     ("#frobnicate", "unknown command #frobnicate"),
-    ("#qualify", "#qualify is not available on this installation yet"),
+    ("#qualify now", "#qualify takes no argument"),
+    ("#offer", "#offer needs an argument"),
     ("#approve", "#approve answers an approval request"),
     ("#reject no", "#reject answers an approval request"),
     ("#status", "#status needs an argument"),

@@ -10,8 +10,9 @@ from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.categories import CategoryRule, category_for
 from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
+from mailgate.domain.leads import Stage, advance, contacted
 from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
-from mailgate.errors import TransitionError
+from mailgate.errors import Refused, TransitionError
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 WINDOW = timedelta(days=14)
@@ -125,3 +126,14 @@ RULES = (CategoryRule("billing", ("invoice", "credit note"), "billing"),
 def test_category_for(subject: str, expected: str | None) -> None:
     rule = category_for(subject, RULES)
     assert (rule.name if rule else None) == expected
+
+
+# --- lead stages (SPEC §11) -----------------------------------------------------------------
+
+def test_lead_stages_move_on_only() -> None:
+    assert contacted(Stage.NEW) is Stage.CONTACTED and contacted(Stage.QUALIFIED) is Stage.QUALIFIED
+    assert advance(Stage.CONTACTED, Stage.QUALIFIED) is Stage.QUALIFIED
+    assert advance(Stage.NEW, Stage.CONVERTED) is Stage.CONVERTED
+    for current, target in ((Stage.QUALIFIED, Stage.QUALIFIED), (Stage.CONVERTED, Stage.QUALIFIED)):
+        with pytest.raises(Refused, match="only moves on"):
+            advance(current, target)
