@@ -104,7 +104,8 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
         status_id=cases.status_id_of(Category.NEW),
         priority=Priority.NORMAL, pool=pool, requester=requester, requester_name=requester_name,
         mailbox=box.name, site=box.site,
-        channel=Channel.WEB if row.source == "web" else Channel.EMAIL, quoted_tag=msg.match.quoted_tag,
+        channel=Channel(row.source) if row.source in (Channel.WEB, Channel.PHONE) else Channel.EMAIL,
+        quoted_tag=msg.match.quoted_tag,
         fields={}, answers={}, created_at=now, updated_at=now,
         reply_due_at=now + ctx.config.pool(pool).reply_deadline,
     )

@@ -20,7 +20,7 @@ from mailgate.domain.kinds import OutboxState, Priority
 from mailgate.errors import MailgateError
 from mailgate.intake.imap import ImapConnection
 from mailgate.intake.inbox import RawMessage
-from mailgate.services import explain, mailboxes, outgoing, quarantine, tickets
+from mailgate.services import channels, explain, mailboxes, outgoing, quarantine, tickets
 from mailgate.storage import migrate
 from mailgate.storage.db import DB_ERRORS
 
@@ -149,6 +149,31 @@ def ticket_list(obj: dict[str, Any], /, as_json: bool, **filters: Any) -> None:
     if not as_json:     # urgent cases are marked after the tag; the JSON has "priority"
         rows = [{**r, "tag": r["tag"] + ("!" if r["priority"] == "urgent" else "")} for r in rows]
     emit(rows, as_json, _LIST_COLUMNS)
+
+
+@ticket.command("create")
+@click.option("--channel", type=click.Choice(["phone", "web"]), required=True, help="How the case came in.")
+@click.option("--from", "sender", required=True, help="The customer's address.")
+@click.option("--name", default="", help="The customer's name.")
+@click.option("--subject", required=True, help="What it is about.")
+@click.option("--body", type=click.File("r", encoding="utf-8"), help="The text: a file, or - for stdin.")
+@click.option("--mailbox", default="", help="The supervised mailbox it belongs to (default: the first).")
+@click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE", help="A custom field (repeatable).")
+@json_option
+@click.pass_obj
+def ticket_create(obj: dict[str, Any], channel: str, sender: str, name: str, subject: str, body: Any,
+                  mailbox: str, fields: tuple[str, ...], as_json: bool) -> None:
+    """Open a case taken by phone (or on the web) as a mail would: auto-response and routing."""
+    text = body.read() if body is not None else ""
+    case = run_async(with_app(obj, lambda app: channels.create_ticket(
+        app.ctx, app.ingest, channel=channel, sender=sender, subject=subject, body=text, name=name,
+        mailbox=mailbox, fields=fields)))
+    if as_json:
+        shown = {k: v for k, v in case.items() if k != "messages"}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{case['tag']}: {case['subject']} ({case['channel']}, {case['status']}, "
+                   f"owner {case['owner'] or '-'})")
 
 
 @ticket.command("show")

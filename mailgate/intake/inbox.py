@@ -30,7 +30,7 @@ class RawMessage:
     """A message as a receiver got it."""
 
     data: bytes
-    source: str                       # smtp | lmtp | imap | cli | import
+    source: str                       # smtp | lmtp | imap | cli | import | phone | web
     mail_from: str = ""
     rcpt_to: tuple[str, ...] = ()
     peer: str = ""
