@@ -18,6 +18,7 @@ import contextlib
 import email
 import email.policy
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -299,6 +300,28 @@ def idle_latency(server: dovecot.Dovecot, user: str, db: Path, i: int) -> float:
 WORDS = [f"{stem}{n}" for stem in ("printer", "invoice", "parcel", "router", "licence") for n in range(1000)]
 
 
+def import_figures(msgs: list[bytes], n: int, folder: Path) -> dict[str, float]:
+    """``mailgate import`` of an mbox of ``n`` messages (the corpus repeated, each copy with a
+    Message-ID of its own): msg/s and the importing process's peak RSS."""
+    import mailbox
+    import resource
+
+    box_path = folder / "import.mbox"
+    box = mailbox.mbox(box_path)
+    for i in range(n):
+        box.add(f"Message-ID: <bench-import-{i}@bench.example>\r\n".encode() + msgs[i % len(msgs)])
+    box.flush()
+    box.close()
+    config = write_config(folder, free_port(), free_port())
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "mailgate", "--config", str(config), "import",
+                             str(box_path), "--json"], cwd=folder, capture_output=True, check=True)
+    elapsed = time.perf_counter() - started
+    summary = json.loads(result.stdout)
+    return {"rate": n / elapsed, "rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "cases": summary["cases"], "stored": summary["stored"], "seconds": elapsed}
+
+
 def search_figures(n: int, url: str) -> dict[str, float]:
     """``ticket list --search`` on ``n`` cases of two messages each: median ms per query kind,
     next to a plain ``ILIKE '%word%'`` scan of every body (what the full-text index avoids)."""
@@ -383,7 +406,14 @@ def main() -> None:
     parser.add_argument("--search", type=int, default=0, metavar="N",
                         help="also time ticket list --search on N generated cases (SQLite, PostgreSQL)")
     parser.add_argument("--search-only", action="store_true", help="only the --search figures")
+    parser.add_argument("--import", dest="import_n", type=int, default=0, metavar="N",
+                        help="also time mailgate import of an mbox of N messages (SQLite)")
+    parser.add_argument("--import-only", action="store_true", help="only the --import figures")
     args = parser.parse_args()
+    if args.import_only:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_import(load_corpus(2000), args.import_n or 20_000, Path(tmp))
+        return
     if args.search_only:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
             print_search(args.search or 100_000, Path(tmp))
@@ -420,6 +450,15 @@ def main() -> None:
     if args.search:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
             print_search(args.search, Path(tmp))
+    if args.import_n:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_import(msgs, args.import_n, Path(tmp))
+
+
+def print_import(msgs: list[bytes], n: int, folder: Path) -> None:
+    f = import_figures(msgs, n, folder)
+    print(f"mailgate import of an mbox, {n} messages   {f['rate']:8.0f} msg/s ({f['seconds']:.0f} s; "
+          f"{f['stored']:.0f} stored, {f['cases']:.0f} cases), peak RSS {f['rss']:.1f} MB")
 
 
 def print_search(n: int, folder: Path) -> None:

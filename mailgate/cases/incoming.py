@@ -142,6 +142,7 @@ def _auto_response(session: Session, ctx: Context, msg: Analysis, ticket: Ticket
         null_return_path=(row.source in ("smtp", "lmtp") and not row.mail_from)
         or mail.header("return-path").strip() == "<>",
         new_case=True, already_answered_case=answered, sent_today=today, daily_limit=limit,
+        imported=row.source == "import",
     ))
     if not ok:
         if today >= limit:     # RELIABILITY rows 27, 33

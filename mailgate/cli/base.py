@@ -38,7 +38,7 @@ def config_of(obj: dict[str, Any]) -> Config:
 async def with_app(obj: dict[str, Any], work: Any) -> Any:
     """Build the app (migrated), run ``work(app)``, dispose the engine."""
     config = config_of(obj)
-    await asyncio.to_thread(migrate.upgrade, config.database_url)
+    await asyncio.to_thread(migrate.upgrade, config.database_url, True)   # Alembic in a child
     app = App.build(config)
     try:
         return await work(app)

@@ -18,6 +18,7 @@ from mailgate.config import Config
 from mailgate.domain.folders import FILTERS
 from mailgate.domain.kinds import OutboxState, Priority
 from mailgate.errors import MailgateError
+from mailgate.intake import files
 from mailgate.intake.imap import ImapConnection
 from mailgate.intake.inbox import RawMessage
 from mailgate.services import channels, explain, mailboxes, outgoing, quarantine, tickets
@@ -120,6 +121,30 @@ def deliver(obj: dict[str, Any], mailbox: str) -> None:
     except (MailgateError, *DB_ERRORS) as exc:
         click.echo(f"error: not stored: {str(exc).splitlines()[0][:300]}", err=True)
         sys.exit(EX_TEMPFAIL)
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--mailbox", default="", help="The mailbox the mail belongs to (default: the first).")
+@json_option
+@click.pass_obj
+def import_command(obj: dict[str, Any], path: Path, mailbox: str, as_json: bool) -> None:
+    """Load an mbox file, a Maildir or a folder of .eml files through the pipeline (run it
+    again: nothing new is created). Imported mail gets no auto-response."""
+
+    async def work(app: App) -> dict[str, int]:
+        if not sys.stderr.isatty():
+            return await channels.import_path(app.ctx, app.ingest, path, mailbox)
+        total = files.count(path)
+        with click.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr,
+                               show_pos=True, show_eta=True) as bar:
+            return await channels.import_path(app.ctx, app.ingest, path, mailbox, bar.update)
+
+    summary = run_async(with_app(obj, work))
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(", ".join(f"{key} {value}" for key, value in summary.items()))
 
 
 @cli.group()

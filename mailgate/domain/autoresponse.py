@@ -14,6 +14,7 @@ class AutoResponseFacts:
     already_answered_case: bool   # this sender already got one on this case
     sent_today: int               # auto-responses to this sender in the last 24 hours
     daily_limit: int
+    imported: bool = False        # loaded with ``mailgate import``: history, not mail arriving now
 
 
 def should_auto_respond(facts: AutoResponseFacts) -> tuple[bool, str]:
@@ -24,6 +25,8 @@ def should_auto_respond(facts: AutoResponseFacts) -> tuple[bool, str]:
         return False, "sender address is ambiguous or invalid"
     if facts.null_return_path:
         return False, "null return path"
+    if facts.imported:
+        return False, "imported mail is history: nobody is waiting for an answer"
     if not facts.new_case:
         return False, "not a new case"
     if facts.already_answered_case:

@@ -99,6 +99,11 @@ _SET_STATUS = {c: update(Ticket).where(Ticket.id == bindparam("ticket")).values(
 _CUSTOMER_WROTE = update(Ticket).where(Ticket.id == bindparam("ticket")).values(customer_at=bindparam("at"))
 
 
+def count(session: Session) -> int:
+    """How many cases there are."""
+    return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
+
+
 def customer_wrote(session: Session, ticket_id: int, at: datetime) -> None:
     """The customer's latest mail on the case (its folder: ``domain.folders``)."""
     session.connection().execute(_CUSTOMER_WROTE, {"ticket": ticket_id, "at": at})

@@ -215,6 +215,43 @@ def test_stats_json_keys_and_table(workdir: Path) -> None:
     assert lines[1] == "unresolved cases: 1 (0 overdue)" and lines[2] == "open by pool: support 1"
 
 
+def test_import_an_mbox_and_a_maildir_twice(workdir: Path) -> None:
+    first = customer_mail("Old question")
+    reply = customer_mail("Re: Old question")
+    reply["In-Reply-To"] = first["Message-ID"]
+    blocked = customer_mail("Refund now")
+    del blocked["From"]
+    blocked["From"] = "fraud@evil.example"
+    box = mailbox.mbox(workdir / "old.mbox")
+    for msg in (first, reply, blocked, first):                  # the last one twice
+        box.add(msg)
+    box.flush()
+    box.close()
+    maildir = mailbox.Maildir(workdir / "Archive")
+    maildir.add(customer_mail("From the archive"))
+    maildir.add(b"no headers at all, just bytes\n")
+    maildir.close()
+    mg(workdir, "block", "add", "@evil.example")
+
+    summary = as_json(mg(workdir, "import", "old.mbox", "--json"))
+    assert summary == {"read": 4, "stored": 3, "duplicates": 1, "quarantined": 1, "cases": 1}
+    assert as_json(mg(workdir, "import", "Archive", "--json")) == {
+        "read": 2, "stored": 2, "duplicates": 0, "quarantined": 0, "cases": 2}
+    again = mg(workdir, "import", "old.mbox").stdout.decode()
+    assert again == "read 4, stored 0, duplicates 4, quarantined 0, cases 0\n"
+    assert as_json(mg(workdir, "import", "Archive", "--json"))["cases"] == 0  # type: ignore[index]
+    listed = as_json(mg(workdir, "ticket", "list", "--json"))
+    assert isinstance(listed, list)
+    assert [c["subject"] for c in listed] == ["Old question", "From the archive", "(no subject)"]
+    shown = as_json(mg(workdir, "ticket", "show", "1", "--json"))
+    assert isinstance(shown, dict) and len(shown["messages"]) == 2              # the reply threaded on
+    held = as_json(mg(workdir, "quarantine", "list", "--json"))
+    assert [q["reason"] for q in held] == ["blocked: @evil.example"]             # type: ignore[union-attr]
+    assert as_json(mg(workdir, "outbox", "list", "--json")) == []                # history: no answers
+    missing = mg(workdir, "import", "nothing.mbox", check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr.decode()
+
+
 def test_block_add_list_remove(workdir: Path) -> None:
     assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
         "blocked address fraud@evil.example\n")
@@ -389,7 +426,8 @@ def test_ticket_assign_and_edit_from_the_cli(workdir: Path) -> None:
 
 def test_routes_prints_the_table_and_explain_names_the_route_taken(workdir: Path) -> None:
     table = mg(workdir, "routes").stdout.decode().splitlines()
-    assert table[0].split()[:2] == ["1.", "staff_next"] and table[-1].split()[1] == "customer"
+    assert table[0].split()[:2] == ["1.", "blocked"] and table[1].split()[:2] == ["2.", "staff_next"]
+    assert table[-1].split()[1] == "customer"
     eml = workdir / "m.eml"
     eml.write_bytes(customer_mail("Question").as_bytes())
     out = mg(workdir, "route", "--explain", str(eml)).stdout.decode()
