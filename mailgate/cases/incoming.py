@@ -18,11 +18,13 @@ from mailgate.domain import deadlines
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.categories import category_for
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
+from mailgate.domain.feedback import is_feedback
 from mailgate.domain.intake import Action
 from mailgate.domain.kinds import CaseType, Channel, InboundState, MailboxKind, MessageKind, Priority
 from mailgate.domain.leads import Stage
 from mailgate.domain.states import Category, next_category
 from mailgate.mail.normalize import canonical_subject
+from mailgate.mail.quotes import trim_reply
 from mailgate.storage import blocks, cases, catalog, mailstate, messages
 from mailgate.storage.models import Ticket
 
@@ -55,6 +57,9 @@ def write(session: Session, ctx: Context, msg: Analysis, now: datetime) -> tuple
         return _open(session, ctx, msg, now)
     case = msg.case
     assert case is not None
+    if (action is Action.APPEND and case.category.resolved and msg.personal
+            and is_feedback(trim_reply(msg.mail.text))):
+        return case.id, _feedback(session, case.id, msg)
     _store(session, case.id, msg)
     target = None
     if action is Action.APPEND and msg.decision.event is not None:
@@ -110,6 +115,14 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
         reply_due_at=now + ctx.config.pool(pool).reply_deadline,
     )
     return cases.add(session, ticket, cc[:MAX_CC])
+
+
+def _feedback(session: Session, case_id: int, msg: Analysis) -> list[Effect]:
+    """Thanks or a rating after the close: kept on the case (``kind: feedback``), not reopened."""
+    messages.add_received(session, case_id, msg.mail, inbound_id=msg.row.id, kind=MessageKind.FEEDBACK,
+                          disposition=msg.disposition.value, from_addr=_shown_sender(msg),
+                          text=trim_reply(msg.mail.text), at=msg.row.received_at)
+    return [RecordEvent(case_id, "feedback", f"inbound {msg.row.id}")]
 
 
 def _store(session: Session, case_id: int, msg: Analysis) -> None:

@@ -16,7 +16,7 @@ from mailgate.domain.closing import tells_customer
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
 from mailgate.domain.states import TRANSITIONS, Category, Event
 from mailgate.errors import Refused
-from mailgate.storage import cases
+from mailgate.storage import cases, messages
 from mailgate.storage.models import Status, Ticket
 
 
@@ -75,5 +75,7 @@ def close(session: Session, ctx: Context, ticket: Ticket, now: datetime, detail:
     move(session, ticket, Event.CLOSED)
     effects: list[Effect] = [RecordEvent(ticket.id, "closed", detail)]
     if notify and tells_customer(answered_now, bool(ticket.requester)):
-        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id))
+        answer = messages.latest_answer(session, ticket.id)       # the resolution, if any
+        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id,
+                                    context={"resolution": answer.text.strip() if answer else ""}))
     return effects

@@ -45,6 +45,7 @@ class MessageKind(StrEnum):
     NOTE = "note"
     CONSULTATION = "consultation"
     DRAFT = "draft"
+    FEEDBACK = "feedback"     # thanks or a rating after the close: kept, and the case stays closed
 
 
 class InboundState(StrEnum):

@@ -33,7 +33,7 @@ from mailgate.storage.models import AttachmentRow, Blob, MailMessage, TicketEven
 #: Dispositions of mail between mailgate and staff: never named in what the customer receives.
 STAFF_SIDE: Final = "staff:"
 #: Message kinds the customer side of a case sees (and threads on).
-CUSTOMER_SIDE_KINDS: Final = (MessageKind.INBOUND, MessageKind.OUTBOUND)
+CUSTOMER_SIDE_KINDS: Final = (MessageKind.INBOUND, MessageKind.OUTBOUND, MessageKind.FEEDBACK)
 
 _INSERT_EVENT = insert(TicketEvent)
 _INSERT_MESSAGE = insert(MailMessage).returning(MailMessage.id)
@@ -110,6 +110,15 @@ def latest_from_customer(session: Session, ticket_id: int, first: bool = False) 
         .where(MailMessage.ticket_id == ticket_id, MailMessage.kind == MessageKind.INBOUND,
                MailMessage.disposition.not_like(f"{STAFF_SIDE}%"))
         .order_by(MailMessage.id if first else MailMessage.id.desc()).limit(1))
+
+
+def latest_answer(session: Session, ticket_id: int) -> MailMessage | None:
+    """The newest answer sent to the customer on the case (its resolution when it is closed)."""
+    return session.scalar(
+        select(MailMessage)
+        .where(MailMessage.ticket_id == ticket_id, MailMessage.kind == MessageKind.OUTBOUND,
+               MailMessage.disposition == "reply")
+        .order_by(MailMessage.id.desc()).limit(1))
 
 
 def all_of(session: Session, ticket_id: int) -> list[MailMessage]:

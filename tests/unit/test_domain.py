@@ -8,6 +8,7 @@ import pytest
 
 from mailgate.domain.autoresponse import AutoResponseFacts, should_auto_respond
 from mailgate.domain.categories import CategoryRule, category_for
+from mailgate.domain.feedback import is_feedback
 from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
 from mailgate.domain.leads import Stage, advance, contacted
@@ -137,3 +138,31 @@ def test_lead_stages_move_on_only() -> None:
     for current, target in ((Stage.QUALIFIED, Stage.QUALIFIED), (Stage.CONVERTED, Stage.QUALIFIED)):
         with pytest.raises(Refused, match="only moves on"):
             advance(current, target)
+
+
+# --- feedback or reopen (SPEC §4, §11) ------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Thanks!", "Thank you very much!", "Thanks, it works now!\nCarol",
+    "Great, thanks a lot for the quick help 👍",
+    "5/5", "★★★★★ thank you", "Perfect, thanks!\n\nBest regards,\nCarol Customer",
+    "Danke!", "Vielen Dank für die schnelle Hilfe!", "Super, funktioniert jetzt. Danke, Jana",
+    "Merci beaucoup !", "Parfait, merci pour votre aide.", "Gracias!",
+    "Muchas gracias por su ayuda, todo bien.",
+    "Köszönöm szépen!", "Szuper, működik, köszi!",
+])
+def test_thanks_only_is_feedback(text: str) -> None:
+    assert is_feedback(text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "Thanks, but it is still broken.", "Thanks! Can you also reset my password?",
+    "Thank you. The printer does not print again.", "It works on my laptop but not on the desktop, thanks",
+    "Thanks for the answer. I ordered the replacement cartridge yesterday and will try it.",
+    "Danke, aber es geht immer noch nicht.", "Danke. Leider kommt der Fehler wieder.",
+    "Merci, mais ça ne marche toujours pas.", "Gracias, pero sigue sin funcionar.",
+    "Köszönöm, de még mindig nem működik.", "ok", "Thanks\nThanks\nThanks\nThanks\nThanks",
+    "thanks from the accounting department",
+])
+def test_anything_else_reopens(text: str) -> None:
+    assert not is_feedback(text)
