@@ -7,6 +7,7 @@ The one interpreter of effects: case operations return them, and each use case c
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from mailgate.cases import customers, forwarding
 from mailgate.cases.context import Context
 from mailgate.cases.mailing import Outgoing, customer_envelope, queue_mail
 from mailgate.domain.effects import (
+    AnswerSender,
     Effect,
     ForwardCase,
     MailAdmin,
@@ -27,6 +29,7 @@ from mailgate.domain.effects import (
     SendTemplate,
     WelcomeCustomer,
 )
+from mailgate.outbound.compose import Envelope
 from mailgate.outbound.render import render_html
 from mailgate.storage import mailstate, messages
 from mailgate.storage.models import Ticket
@@ -77,6 +80,21 @@ def _send(session: Session, ctx: Context, effect: SendTemplate, now: datetime) -
             mailstate.record_auto_response(session, rcpt, ticket.id, now)
 
 
+def _answer_sender(session: Session, ctx: Context, effect: AnswerSender, now: datetime) -> None:
+    """An automatic answer about no one case, from the mailbox written to (RFC 3834)."""
+    box = ctx.mailbox_for([], effect.mailbox)
+    rendered = ctx.renderer.render(effect.template, {
+        "gateway": ctx.config.gateway.name, "mailbox": box.address, **effect.context})
+    envelope = Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(effect.to,),
+                        message_id=f"<mg.{effect.template}.{secrets.token_hex(8)}@{ctx.config.message_id_domain}>",
+                        in_reply_to=effect.in_reply_to,
+                        references=(effect.in_reply_to,) if effect.in_reply_to else (),
+                        auto_submitted="auto-replied", loop_marker=ctx.loop_marker)
+    queue_mail(session, Outgoing(None, envelope, rendered.subject, rendered.text, disposition=effect.template,
+                                 mail_from="", html=render_html(ctx.renderer, rendered.text,
+                                                                ctx.config.gateway.name)), now)
+
+
 _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     SendTemplate: _send,
     ForwardCase: forwarding.forward_case,
@@ -85,4 +103,5 @@ _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     MailDepartment: forwarding.mail_department,
     MailAdmin: forwarding.mail_admin,
     WelcomeCustomer: customers.welcome,
+    AnswerSender: _answer_sender,
 }

@@ -16,12 +16,13 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
-from mailgate.cases import bounces, incoming, staffmail
+from mailgate.cases import bounces, incoming, my_cases, staffmail
 from mailgate.cases.context import Context
 from mailgate.cases.inbound import Analysis, Handled
 from mailgate.domain.commands import Subaddress
 from mailgate.domain.intake import Action
 from mailgate.mail.classify import Disposition
+from mailgate.mail.normalize import strip_prefixes
 from mailgate.mail.tokens import Purpose
 
 Handler = Callable[[Session, Context, Analysis, datetime], Handled]
@@ -46,6 +47,10 @@ ROUTES: Final = (
           lambda m: m.command is Subaddress.NEXT and m.staff_id is not None, staffmail.next_case),
     Route("staff_cmd", "sent to +cmd by a staff member",
           lambda m: m.command is Subaddress.CMD and m.staff_id is not None, staffmail.absence),
+    Route("my_cases", "sent to +status, or personal mail on no case with the subject 'status'",
+          lambda m: m.command is Subaddress.STATUS or (
+              m.personal and m.case is None and strip_prefixes(m.mail.subject).strip().lower() == "status"),
+          my_cases.answer),
     Route("department_reply", "personal mail to a consultation's signed address",
           lambda m: _token(m, Purpose.CONSULTATION), staffmail.department_reply),
     Route("approval_reply", "personal mail to an approval request's signed address",

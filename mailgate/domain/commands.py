@@ -161,6 +161,7 @@ class Subaddress(StrEnum):
 
     NEXT = "next"        # claim and forward the oldest waiting case of the sender's pools
     CMD = "cmd"          # the subject is a command: absence
+    STATUS = "status"    # anyone: "my cases", answered to the sender's own address
 
 
 _APPROVE: Final = re.compile(r"^\s*#approve\s*$", re.IGNORECASE | re.MULTILINE)

@@ -97,5 +97,17 @@ class WelcomeCustomer:
     case_id: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerSender:
+    """An automatic answer about no one case (``+status``): ``template`` to ``to`` from ``mailbox``,
+    threaded under their mail, as an RFC 3834 auto-reply (null return path, ``auto-replied``)."""
+
+    template: str
+    to: str
+    mailbox: str
+    in_reply_to: str = ""
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
 Effect = (SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment | MailAdmin
-          | WelcomeCustomer)
+          | WelcomeCustomer | AnswerSender)

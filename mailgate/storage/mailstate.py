@@ -24,7 +24,8 @@ _AUTO_RESPONSES = select(AutoResponse.ticket_id, AutoResponse.at).where(
     or_(AutoResponse.ticket_id == bindparam("ticket"), AutoResponse.at > bindparam("since")))
 
 
-def auto_responses(session: Session, sender: str, ticket_id: int, now: datetime) -> tuple[bool, int]:
+def auto_responses(session: Session, sender: str, ticket_id: int | None,
+                   now: datetime) -> tuple[bool, int]:
     """Return (already answered on this case, answers in the last 24 hours) for ``sender``."""
     rows = session.connection().execute(_AUTO_RESPONSES, {
         "sender": sender, "ticket": ticket_id, "since": now - timedelta(days=1)}).all()
@@ -33,7 +34,7 @@ def auto_responses(session: Session, sender: str, ticket_id: int, now: datetime)
     return on_case, today
 
 
-def record_auto_response(session: Session, sender: str, ticket_id: int, now: datetime) -> None:
+def record_auto_response(session: Session, sender: str, ticket_id: int | None, now: datetime) -> None:
     session.connection().execute(_INSERT_AUTO_RESPONSE, {"sender": sender, "ticket_id": ticket_id, "at": now})
 
 

@@ -287,7 +287,8 @@ class AutoResponse(Base):
     __tablename__ = "auto_response"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sender: Mapped[str] = mapped_column(String(254))
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    # None: an answer to "+status", about no one case
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     __table_args__ = (Index("ix_auto_response_sender", "sender", "at"),)
 

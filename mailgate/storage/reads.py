@@ -367,3 +367,27 @@ def quick_stats(session: Session, since: datetime, now: datetime) -> Stats:
                  int(session.scalar(overdue) or 0),
                  {p: int(n) for p, n in session.execute(by_pool)},
                  {s: int(n) for s, n in session.execute(by_status)})
+
+
+# --- "my cases" by mail (SPEC §4 "+status") --------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class MyCase:
+    id: int
+    subject: str
+    status: str
+    latest_answer: str
+
+
+def my_cases(session: Session, address: str, closed_since: datetime, limit: int = 20) -> list[MyCase]:
+    """``address``'s open cases and those closed since ``closed_since``, newest first."""
+    answer = aliased(MailMessage)
+    latest = (select(answer.text).where(answer.ticket_id == Ticket.id, answer.kind == "outbound",
+                                        answer.disposition == "reply")
+              .order_by(answer.id.desc()).limit(1).scalar_subquery())
+    rows = session.execute(
+        select(Ticket.id, Ticket.subject, Status.name, latest).join(Status, Ticket.status_id == Status.id)
+        .where(func.lower(Ticket.requester) == address.lower(),
+               or_(Status.category.not_in(UNRESOLVED), Ticket.closed_at >= closed_since))
+        .order_by(Ticket.id.desc()).limit(limit))
+    return [MyCase(i, subject, status, text or "") for i, subject, status, text in rows]

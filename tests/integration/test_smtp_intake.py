@@ -30,7 +30,7 @@ async def test_unknown_recipient_is_refused_at_rcpt(app: App) -> None:
 
 
 async def test_subaddress_of_a_supervised_mailbox_is_accepted(app: App) -> None:
-    await send(app, mail(to="support+status@example.com"), rcpts=["support+status@example.com"])
+    await send(app, mail(to="support+orders@example.com"), rcpts=["support+orders@example.com"])
     await settle(app)
     assert await _count(app, Ticket) == 1
 

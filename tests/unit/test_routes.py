@@ -54,6 +54,10 @@ def token(purpose: Purpose, staff_id: int = 3) -> TicketMatch:
      "bounce"),
     ({"disposition": Disposition.LOOP, "decision": Decision(Action.QUARANTINE, "loop")}, "unwanted"),
     ({"blocked": "@customer.example"}, "blocked"),
+    ({"command": Subaddress.STATUS}, "my_cases"),
+    ({"command": Subaddress.STATUS, "disposition": Disposition.AUTO_REPLY}, "my_cases"),  # answered: no
+    ({"mail": replace(MAIL, subject="Re: STATUS ")}, "my_cases"),
+    ({"mail": replace(MAIL, subject="status"), "case": CASE}, "customer"),    # on a case: a reply
     ({"blocked": "@customer.example", "match": token(Purpose.REPLY), "case": CASE}, "blocked"),  # first
     ({"disposition": Disposition.AUTO_REPLY,
       "decision": Decision(Action.QUARANTINE, "auto-reply: refers to no known case")}, "unwanted"),
