@@ -40,6 +40,7 @@ from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.storage.locks import SqliteOwner
 from mailgate.wakeups import LocalWakeup
+from mailgate.web.server import WebPages
 
 log = logging.getLogger(__name__)
 INBOUND_POLL_SECONDS = 5.0
@@ -68,6 +69,7 @@ class App:
     outbox_ready: LocalWakeup
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
+    web: WebPages | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _database_down_since: datetime | None = None
     _tries: dict[int, int] = field(default_factory=dict)    # inbound rows the database failed under
@@ -121,6 +123,9 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         await self.start_intake()
+        if self.ctx.config.web is not None:
+            self.web = WebPages(self.ctx, self.ingest)
+            await self.web.start()
         self.scheduler.start()
         self.inbound_ready.notify()
         self.outbox_ready.notify()
@@ -134,6 +139,8 @@ class App:
                 for poller in self.pollers():
                     tasks.create_task(poller.run(self.stopping))
         finally:
+            if self.web is not None:
+                await self.web.stop()
             await self.scheduler.stop()
             await self.ctx.db.dispose()
             log.info("mailgate_stopped")

@@ -131,7 +131,7 @@ def _scalar(hint: Any, raw: object, fld: dataclasses.Field[Any]) -> object:
 
 def _check(config: Config) -> list[str]:
     """Cross-key checks that the per-key conversion cannot see."""
-    problems = _check_mailboxes(config)
+    problems = _check_mailboxes(config) + _check_web(config)
     for pool in config.pools:
         if pool.mode not in ("manager", "round_robin", "pull"):
             problems.append(f"pool.{pool.name}.mode: must be manager, round_robin or pull")
@@ -183,6 +183,31 @@ def _check_mailboxes(config: Config) -> list[str]:
         if box.imap is not None:
             problems += _check_imap_tls(box.name, box.imap)
         seen.add(box.name)
+    return problems
+
+
+def _check_web(config: Config) -> list[str]:
+    web = config.web
+    if web is None:
+        return []
+    problems = []
+    if not re.match(r"^[^:]+:\d+$", web.listen.replace("[", "").replace("]", "")):
+        problems.append("web.listen: expected host:port")
+    if not re.match(r"^https?://[^/\s]+$", web.public_url.rstrip("/")):
+        problems.append("web.public_url: expected http(s)://host[:port], e.g. https://help.example.com")
+    if not re.match(r"^\d+/[smhd]$", web.rate_limit):
+        problems.append("web.rate_limit: expected submissions/unit, e.g. 10/h (s, m, h or d)")
+    boxes = {m.name for m in config.mailboxes}
+    fields = {f.name for f in config.fields}
+    names: set[str] = set()
+    for form in web.form:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,39}$", form.name) or form.name in names:
+            problems.append(f"web.form.{form.name}.name: lower-case letters, digits, - and _, unique")
+        names.add(form.name)
+        if form.mailbox not in boxes:
+            problems.append(f"web.form.{form.name}.mailbox: no mailbox {form.mailbox!r}")
+        problems += [f"web.form.{form.name}.fields: no [[field]] {name!r}" for name in form.fields
+                     if name not in fields]
     return problems
 
 

@@ -169,13 +169,34 @@ class WebFormConfig:
     mailbox: str
     fields: tuple[str, ...] = ()
     customers_only: bool = False
+    title: str = ""                  # the page's heading (default: "Contact <gateway>")
 
 
 @dataclass(frozen=True, slots=True)
 class WebConfig:
     listen: str = "127.0.0.1:8025"
     public_url: str = "http://127.0.0.1:8025"
+    max_upload: int = field(default=10_000_000, metadata=SIZE)   # all attachments of one submission
+    rate_limit: str = "10/h"         # submissions per client IP per form
     form: tuple[WebFormConfig, ...] = ()
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def limit(self) -> tuple[int, timedelta]:
+        """``rate_limit`` as (submissions, window): "10/h" → (10, 1 hour)."""
+        count, _, unit = self.rate_limit.partition("/")
+        return int(count), {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1),
+                            "d": timedelta(days=1)}[unit.strip() or "h"]
+
+    def form_named(self, name: str) -> WebFormConfig | None:
+        return next((f for f in self.form if f.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -424,3 +424,15 @@ class Offer(Base):
     author: Mapped[str] = mapped_column(String(254), default="")
     at: Mapped[datetime]
     __table_args__ = (UniqueConstraint("ticket_id", "no"),)
+
+
+class WebHit(Base):
+    """One accepted web form submission, by client IP: the rate limit counts these (shared by
+    every process on the database)."""
+
+    __tablename__ = "web_hit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form: Mapped[str] = mapped_column(String(40))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    __table_args__ = (Index("ix_web_hit", "form", "ip", "at"),)

@@ -157,3 +157,18 @@ pool = "support"
     assert "mailbox.both.imap.starttls: use either tls" in problems
     assert "mailbox.plain.imap.tls: a password goes in plain text only to loopback" in problems
     assert "pool.support.manager: manager mode needs the manager's address" in problems
+
+
+def test_web_tables_are_checked(tmp_path: Path) -> None:
+    web = ('\n[web]\nlisten = "127.0.0.1:8025"\npublic_url = "https://help.example.com"\n'
+           'max_upload = "5MB"\nrate_limit = "20/d"\n[[web.form]]\nname = "sales"\nmailbox = "support"\n')
+    config = load_config(write(tmp_path, GOOD + web), ENV)
+    assert config.web is not None and config.web.max_upload == 5_000_000
+    assert config.web.limit == (20, timedelta(days=1)) and config.web.port == 8025
+    bad = web.replace("20/d", "lots").replace('mailbox = "support"', 'mailbox = "nope"\nfields = ["x"]')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + bad.replace("https://help.example.com", "help")), ENV)
+    assert set(info.value.problems) == {
+        "web.public_url: expected http(s)://host[:port], e.g. https://help.example.com",
+        "web.rate_limit: expected submissions/unit, e.g. 10/h (s, m, h or d)",
+        "web.form.sales.mailbox: no mailbox 'nope'", "web.form.sales.fields: no [[field]] 'x'"}

@@ -1,0 +1,328 @@
+"""Contact forms over HTTP (SPEC §11 "Web"), served by aiohttp in the daemon's own event loop.
+
+``GET /form/<name>`` renders a form (server-side Jinja2, no JavaScript, labels and errors next
+to their fields); ``POST /form/<name>`` checks, in this order, the client IP against the
+blocklist (403), the ``Origin`` (403), the size while streaming the multipart body (413, nothing
+stored), the CSRF token bound to a ``SameSite=Strict`` cookie (403), the honeypot (400), the
+rate limit counted in the database (429) and the fields (400, the form again with the errors),
+then sends the submission through the same door as mail (``Acceptor``): stored durably, parsed,
+routed and answered exactly as a mail would be, with ``channel: web``. Only then does the
+confirmation page show ``MG#<id>``; the auto-response mails the same number.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from aiohttp import BodyPartReader, web
+
+from mailgate.cases.context import Context
+from mailgate.config import FieldConfig, WebConfig, WebFormConfig
+from mailgate.domain.blocklist import match
+from mailgate.intake.inbox import Acceptor, RawMessage
+from mailgate.mail.addresses import is_valid
+from mailgate.services import tickets
+from mailgate.signing import LinkError, sign, verify
+from mailgate.storage import blocks, inbound
+from mailgate.storage import web as web_rows
+from mailgate.storage.db import DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+CSRF_COOKIE: Final = "mg_csrf"
+CSRF_TTL: Final = timedelta(hours=2)
+HONEYPOT: Final = "website"
+TEXT_LIMIT: Final = 256_000            # the text fields of one submission, together
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class TooLarge(Exception):
+    """The submission is over ``max_upload`` (attachments) or the text limit."""
+
+
+@dataclass
+class Submission:
+    values: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+class WebPages:
+    """The aiohttp application and its site; ``start`` and ``stop`` run with ``mailgate run``."""
+
+    def __init__(self, ctx: Context, acceptor: Acceptor) -> None:
+        assert ctx.config.web is not None
+        self.ctx = ctx
+        self.cfg: WebConfig = ctx.config.web
+        self.acceptor = acceptor
+        self.runner: web.AppRunner | None = None
+        self.site: web.TCPSite | None = None
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[_security_headers, self._errors],
+                              client_max_size=self.cfg.max_upload + TEXT_LIMIT)
+        app.router.add_get("/form/{name}", self.show_form)
+        app.router.add_post("/form/{name}", self.submit)
+        return app
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.application(), access_log=None, handle_signals=False,
+                                    shutdown_timeout=5)
+        await self.runner.setup()
+        self.site = web.TCPSite(self.runner, self.cfg.host, self.cfg.port)
+        await self.site.start()
+        log.info("web_started listen=%s", self.cfg.listen)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    @property
+    def port(self) -> int:
+        assert self.runner is not None
+        address = self.runner.addresses[0]
+        return int(address[1])
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Our own failure is a plain page with 500 (503 while the database is away), never a trace."""
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except web.HTTPException:
+            raise
+        except DB_ERRORS:
+            log.exception("web_failed path=%s", request.path)
+            return self._error(503, "Try again soon", "We cannot take submissions at the moment. Nothing "
+                                                      "was stored; please try again in a few minutes.")
+        except Exception:
+            log.exception("web_failed path=%s", request.path)
+            return self._error(500, "Something went wrong", "Nothing was stored; please try again.")
+
+    # --- pages ---------------------------------------------------------------------------
+
+    def _page(self, template: str, status: int = 200, **context: Any) -> web.Response:
+        page = self.ctx.renderer.html_env.get_template(f"web/{template}.html.j2").render(
+            gateway=self.ctx.config.gateway.name, **context)
+        return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+    def _error(self, status: int, title: str, message: str) -> web.Response:
+        return self._page("error", status, title=title, message=message)
+
+    def _form(self, request: web.Request, form: WebFormConfig, status: int = 200,
+              values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
+        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+        token = sign(self.ctx.secret, "csrf", {"f": form.name, "n": nonce}, self.ctx.clock.now() + CSRF_TTL)
+        response = self._page(
+            "form", status, form=form, title=form.title or f"Contact {self.ctx.config.gateway.name}",
+            fields=self._fields(form), values=values or {}, errors=errors or {}, csrf_token=token,
+            honeypot=HONEYPOT, max_upload_mb=f"{self.cfg.max_upload / 1e6:g}")
+        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Strict", path="/",
+                            secure=self.cfg.public_url.startswith("https:"))
+        return response
+
+    def _fields(self, form: WebFormConfig) -> list[FieldConfig]:
+        known = {f.name: f for f in self.ctx.config.fields}
+        return [known[name] for name in form.fields if name in known]
+
+    def _known(self, name: str) -> WebFormConfig | web.Response:
+        form = self.cfg.form_named(name)
+        if form is None:
+            return self._error(404, "No such form", "There is no form at this address.")
+        if form.customers_only:       # the confirmation-link flow is not built yet (issue 14)
+            return self._error(503, "Not open yet", "This form for registered customers is not open yet. "
+                                                    "Please write to us by e-mail.")
+        return form
+
+    async def show_form(self, request: web.Request) -> web.Response:
+        form = self._known(request.match_info["name"])
+        return form if isinstance(form, web.Response) else self._form(request, form)
+
+    async def _blocked(self, address: str, ip: str) -> bool:
+        """Whether the address or client IP is on the blocklist (a hit is counted)."""
+        hit = match(await self.ctx.db.run(blocks.entries), address, ip)
+        if hit is None:
+            return False
+        value = hit.value
+        await self.ctx.db.run(lambda s: blocks.hit(s, value))
+        return True
+
+    async def submit(self, request: web.Request) -> web.Response:
+        form = self._known(request.match_info["name"])
+        if isinstance(form, web.Response):
+            return form
+        ip = request.remote or ""
+        if ip and await self._blocked("", ip):
+            return self._error(403, "Not accepted", "Submissions from your network are not accepted.")
+        if not self._same_origin(request):
+            return self._error(403, "Not accepted", "This form was sent from another site.")
+        if request.content_length is not None and request.content_length > self.cfg.max_upload + TEXT_LIMIT:
+            return self._too_large()
+        try:
+            sent = await self._read(request)
+        except TooLarge:
+            return self._too_large()
+        except ValueError:
+            return self._error(400, "Not understood", "The form could not be read. Please try again.")
+        return await self._checked(request, form, sent, ip)
+
+    async def _checked(self, request: web.Request, form: WebFormConfig, sent: Submission,
+                       ip: str) -> web.Response:
+        if not self._csrf_ok(request, form, sent.values.get("csrf_token", "")):
+            return self._error(403, "Expired form", "This form has expired or was not sent from our page. "
+                                                    "Please open the form again and resend it.")
+        if sent.values.get(HONEYPOT, "").strip():
+            return self._error(400, "Not accepted", "Your submission could not be accepted.")
+        count, window = self.cfg.limit
+        now = self.ctx.clock.now()
+        if await self.ctx.db.run(lambda s: web_rows.hits(s, form.name, ip, now - window)) >= count:
+            return self._error(429, "Too many submissions",
+                               f"This form takes {count} submissions per {_unit(window)} from one address. "
+                               "Please try again later.")
+        errors = self._problems(form, sent.values)
+        if errors:
+            return self._form(request, form, 400, sent.values, errors)
+        email = sent.values["email"].strip().lower()
+        if await self._blocked(email, ""):
+            return self._error(403, "Not accepted", "Submissions from this address are not accepted.")
+        return await self._open(form, sent, email, ip)
+
+    def _too_large(self) -> web.Response:
+        return self._error(413, "Too large", f"The attachments may be {self.cfg.max_upload / 1e6:g} MB "
+                                             "together at most. Nothing was stored.")
+
+    def _same_origin(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True                        # old browsers; the CSRF token still has to match
+        allowed = {_origin(self.cfg.public_url), f"{request.scheme}://{request.host}"}
+        return origin.rstrip("/") in allowed
+
+    def _csrf_ok(self, request: web.Request, form: WebFormConfig, token: str) -> bool:
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        try:
+            payload = verify(self.ctx.secret, "csrf", token, self.ctx.clock.now())
+        except LinkError:
+            return False
+        return bool(nonce) and payload.get("n") == nonce and payload.get("f") == form.name
+
+    async def _read(self, request: web.Request) -> Submission:
+        """The body, counted while it streams: over the limits it stops at once."""
+        if request.content_type == "application/x-www-form-urlencoded":     # a form without files
+            if (request.content_length or 0) > TEXT_LIMIT:
+                raise TooLarge
+            posted = await request.post()
+            return Submission({k: _clean(v) for k, v in posted.items() if isinstance(v, str)})
+        if request.content_type != "multipart/form-data":
+            raise ValueError(f"a form is multipart/form-data, not {request.content_type}")
+        sent = Submission()
+        reader = await request.multipart()
+        counted = {"files": 0, "text": 0}
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("nested multipart")
+            if part.filename is not None:
+                data = await self._part(part, counted, "files", self.cfg.max_upload)
+                if part.filename and data:
+                    sent.files.append((part.filename[:200],
+                                       part.headers.get("Content-Type", "application/octet-stream"), data))
+            elif part.name:
+                sent.values[part.name] = _clean((await self._part(part, counted, "text", TEXT_LIMIT))
+                                                .decode("utf-8", "replace"))
+        return sent
+
+    @staticmethod
+    async def _part(part: BodyPartReader, counted: dict[str, int], kind: str, limit: int) -> bytes:
+        data = bytearray()
+        while chunk := await part.read_chunk(65536):
+            counted[kind] += len(chunk)
+            if counted[kind] > limit:
+                raise TooLarge
+            data += chunk
+        return bytes(data)
+
+    def _problems(self, form: WebFormConfig, values: dict[str, str]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if not values.get("name", "").strip():
+            errors["name"] = "Please enter your name."
+        if not is_valid(values.get("email", "").strip().lower()):
+            errors["email"] = "Please enter an e-mail address like name@example.com."
+        if not values.get("subject", "").strip():
+            errors["subject"] = "Please say in a few words what it is about."
+        if not values.get("message", "").strip():
+            errors["message"] = "Please write your message."
+        for spec in self._fields(form):
+            value = values.get(spec.name, "").strip()
+            if spec.required and not value:
+                errors[spec.name] = f"Please fill in {spec.label or spec.name}."
+            elif value and spec.choices and value not in spec.choices:
+                errors[spec.name] = f"Please choose one of: {', '.join(spec.choices)}."
+        return errors
+
+    async def _open(self, form: WebFormConfig, sent: Submission, email: str, ip: str) -> web.Response:
+        box = self.ctx.config.mailbox(form.mailbox)
+        raw = _message(self.ctx, box.address, sent, email, self._fields(form))
+        receipt = await self.acceptor.accept(RawMessage(data=raw, source="web", rcpt_to=(box.address,),
+                                                        mailbox=box.name, peer=ip))
+        now = self.ctx.clock.now()
+        await self.ctx.db.run(lambda s: web_rows.add_hit(s, form.name, ip, now))
+        row = await self.ctx.db.run(lambda s: inbound.get(s, receipt.inbound_id))
+        case_id = row.ticket_id if row is not None else None
+        values = {f.name: sent.values.get(f.name, "").strip() for f in self._fields(form)}
+        if case_id is not None and any(values.values()):
+            await tickets.edit_ticket(self.ctx, case_id, tickets.TicketEdit(
+                fields=tuple(f"{k}={v}" for k, v in values.items() if v)))
+        log.info("web_submission form=%s inbound=%s case=%s", form.name, receipt.inbound_id, case_id)
+        return self._page("done", tag=self.ctx.tag(case_id) if case_id else "", email=email)
+
+
+def _message(ctx: Context, to: str, sent: Submission, email: str, fields: list[FieldConfig]) -> bytes:
+    """The submission as the customer's mail: what they typed, the form's fields, the files."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((" ".join(sent.values.get("name", "").split())[:200], email))
+    msg["To"] = to
+    msg["Subject"] = " ".join(sent.values.get("subject", "").split())[:500]
+    msg["Date"] = formatdate(ctx.clock.now().timestamp(), usegmt=True)
+    msg["Message-ID"] = f"<mg.web.{secrets.token_hex(12)}@{ctx.config.message_id_domain}>"
+    text = sent.values.get("message", "").replace("\r\n", "\n").strip() + "\n"
+    extra = [f"{f.label or f.name}: {sent.values.get(f.name, '').strip()}" for f in fields
+             if sent.values.get(f.name, "").strip()]
+    msg.set_content(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))
+    for filename, ctype, data in sent.files:
+        maintype, _, subtype = ctype.partition("/")
+        msg.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                           filename=filename)
+    return msg.as_bytes()
+
+
+def _clean(value: str) -> str:
+    return value.replace("\x00", "\ufffd")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _unit(window: timedelta) -> str:
+    return {1: "second", 60: "minute", 3600: "hour", 86400: "day"}.get(int(window.total_seconds()), "period")
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response

@@ -1,0 +1,205 @@
+"""The web contact forms over real HTTP (aiohttp client against the daemon's own server): a sales
+form submission with an attachment becomes a lead read at the relay sink, and every abuse is
+refused with its status and nothing stored: missing or forged CSRF (403), another Origin (403),
+an oversized upload (413), the rate limit (429), a blocked IP or address (403), the honeypot
+(400), missing fields (400 with the errors next to them), and markup in every field escaped."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailgate.app import App
+from mailgate.services import blocklist, tickets
+from mailgate.storage.models import Inbound
+from tests.conftest import running, settle
+from tests.fakes import SmtpSink
+from tests.integration.test_operators import body_of, inbox
+
+WEB = """
+[[field]]
+name = "project"
+label = "Project"
+required = true
+
+[[field]]
+name = "size"
+label = "Team size"
+choices = ["1-10", "11-50", "50+"]
+
+[web]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1"
+max_upload = "200KB"
+rate_limit = "4/h"
+
+[[web.form]]
+name = "sales"
+mailbox = "sales"
+fields = ["project", "size"]
+title = "Ask for a quote"
+
+[[web.form]]
+name = "support"
+mailbox = "support"
+customers_only = true
+"""
+LENA = "lena@prospect.example"
+
+
+@pytest.fixture
+async def site(make_app: Callable[..., App]) -> AsyncIterator[tuple[App, str]]:
+    async with running(make_app(extra=WEB)) as app:
+        assert app.web is not None
+        yield app, f"http://127.0.0.1:{app.web.port}"
+
+
+def client() -> aiohttp.ClientSession:
+    """A browser-like client: it keeps cookies from 127.0.0.1 (aiohttp refuses IP hosts by default)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def stored(app: App) -> int:
+    def count(s: Session) -> int:
+        return int(s.scalar(select(func.count()).select_from(Inbound)) or 0)
+    return await app.ctx.db.run(count)
+
+
+async def open_form(http: aiohttp.ClientSession, base: str, name: str = "sales") -> str:
+    async with http.get(f"{base}/form/{name}") as page:
+        assert page.status == 200
+        html = await page.text()
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found[1]
+
+
+def filled(token: str, **changes: str) -> aiohttp.FormData:
+    values = {"csrf_token": token, "name": "Lena Lind", "email": LENA, "subject": "Quote for 40 routers",
+              "message": "We need 40 routers.\nDelivery to Vienna.", "project": "Office move",
+              "size": "11-50", "website": ""}
+    values.update(changes)
+    data = aiohttp.FormData()
+    for key, value in values.items():
+        data.add_field(key, value)
+    return data
+
+
+async def test_a_sales_form_submission_becomes_a_lead_and_is_confirmed(site: tuple[App, str],
+                                                                        sink: SmtpSink) -> None:
+    app, base = site
+    async with client() as http:
+        async with http.get(f"{base}/form/sales") as page:
+            html = await page.text()
+            assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert page.headers["X-Content-Type-Options"] == "nosniff"
+            assert page.headers["Referrer-Policy"] == "no-referrer"
+            cookie = page.headers["Set-Cookie"]
+            assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
+        assert "<header>Example Support</header>" in html and "<h1>Ask for a quote</h1>" in html
+        assert '<label for="f-project">Project</label>' in html and "<script" not in html
+        assert '<option>11-50</option>' in html and 'name="viewport"' in html
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token
+        data = filled(token[1])
+        data.add_field("attachment", b"%PDF-1.4 floor plan", filename="plan.pdf",
+                       content_type="application/pdf")
+        async with http.post(f"{base}/form/sales", data=data) as done:
+            assert done.status == 200
+            page = await done.text()
+    assert '<p class="number">MG#1</p>' in page and LENA in page
+    await settle(app)
+    case = await tickets.show_ticket(app.ctx, 1)
+    assert (case["type"], case["stage"], case["channel"], case["mailbox"], case["pool"]) == (
+        "lead", "new", "web", "sales", "sales")
+    assert case["fields"] == {"project": "Office move", "size": "11-50"}
+    [attachment] = case["messages"][0]["attachments"]
+    assert (attachment["filename"], attachment["sha256"]) == (
+        "plan.pdf", hashlib.sha256(b"%PDF-1.4 floor plan").hexdigest())
+    assert "We need 40 routers.\nDelivery to Vienna." in case["messages"][0]["text"]
+    [auto] = inbox(sink, LENA)
+    assert auto["Subject"].startswith("[MG#1]") and "MG#1" in body_of(auto)
+    assert auto["From"].addresses[0].addr_spec == "sales@example.com"
+
+    # Markup typed into the form is text everywhere: the page, the case, the mails.
+    xss = "<img src=x onerror=alert(1)>"
+    async with client() as http:
+        token = await open_form(http, base)
+        async with http.post(f"{base}/form/sales", data=filled(token, name=xss, subject=f"Quote {xss}",
+                                                                message=xss, project=xss)) as done:
+            page = await done.text()
+    assert '<p class="number">MG#2</p>' in page and xss not in page
+    await settle(app)
+    second = inbox(sink, LENA)[-1]
+    html = second.get_body(("html",))
+    assert html is not None and xss not in str(html.get_content())
+    assert "<img" not in str(html.get_content())                          # no markup in the HTML part
+    assert (await tickets.show_ticket(app.ctx, 2))["fields"]["project"] == xss      # stored as typed
+
+
+async def test_abuse_is_refused_with_its_status_and_nothing_is_stored(site: tuple[App, str]) -> None:
+    app, base = site
+    async with client() as http:
+        token = await open_form(http, base)
+        async with http.post(f"{base}/form/sales", data=filled("")) as missing:
+            assert missing.status == 403 and "expired" in await missing.text()
+        async with http.post(f"{base}/form/sales", data=filled(token[:-3] + "abc")) as forged:
+            assert forged.status == 403
+        async with client() as stranger, stranger.post(      # a token without its cookie
+                f"{base}/form/sales", data=filled(token)) as replayed:
+            assert replayed.status == 403
+        async with http.post(f"{base}/form/sales", data=filled(token),
+                             headers={"Origin": "https://evil.example"}) as cross:
+            assert cross.status == 403 and "another site" in await cross.text()
+        big = filled(token)
+        big.add_field("attachment", b"x" * 300_000, filename="big.bin")
+        async with http.post(f"{base}/form/sales", data=big) as too_big:
+            assert too_big.status == 413 and "Nothing was stored" in await too_big.text()
+        async with http.post(f"{base}/form/sales", data=filled(token, website="http://spam.example")) as bot:
+            assert bot.status == 400
+        async with http.post(f"{base}/form/sales", data=filled(token, subject="", email="not-an-address",
+                                                                size="huge")) as wrong:
+            assert wrong.status == 400
+            page = await wrong.text()
+        assert '<p class="error" id="e-subject">Please say in a few words what it is about.</p>' in page
+        assert 'aria-describedby="e-email"' in page and "Please choose one of: 1-10, 11-50, 50+." in page
+        assert 'value="Lena Lind"' in page                         # what they typed is kept
+        assert await stored(app) == 0
+
+        xss = "<script>alert(1)</script>"
+        async with http.post(f"{base}/form/sales", data=filled(token, name=xss, subject=xss, message=xss,
+                                                                project=xss, email="")) as shown:
+            page = await shown.text()
+        assert xss not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert await stored(app) == 0
+
+        await blocklist.add_block(app.ctx, "@prospect.example")
+        async with http.post(f"{base}/form/sales", data=filled(token)) as blocked_address:
+            assert blocked_address.status == 403
+        await blocklist.remove_block(app.ctx, "@prospect.example")
+        await blocklist.add_block(app.ctx, "127.0.0.0/8")
+        async with http.post(f"{base}/form/sales", data=filled(token)) as blocked_ip:
+            assert blocked_ip.status == 403 and "your network" in await blocked_ip.text()
+        await blocklist.remove_block(app.ctx, "127.0.0.0/8")
+        assert await stored(app) == 0
+
+        for n in range(4):                                         # the rate limit: 4 an hour
+            async with http.post(f"{base}/form/sales", data=filled(token, subject=f"Try {n}")) as ok:
+                assert ok.status == 200
+        async with http.post(f"{base}/form/sales", data=filled(token, subject="One more")) as limited:
+            assert limited.status == 429 and "4 submissions per hour" in await limited.text()
+        assert await stored(app) == 4
+        async with http.get(f"{base}/form/nope") as unknown:
+            assert unknown.status == 404
+        async with http.get(f"{base}/form/support") as closed:
+            assert closed.status == 503                            # customers_only: not open yet
+
+
+async def test_without_a_web_table_there_is_no_server(app: App) -> None:
+    assert app.web is None
