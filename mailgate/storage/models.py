@@ -436,3 +436,17 @@ class WebHit(Base):
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     __table_args__ = (Index("ix_web_hit", "form", "ip", "at"),)
+
+
+class WebPending(Base):
+    """A ``customers_only`` form submission waiting for its confirmation link to be followed."""
+
+    __tablename__ = "web_pending"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form: Mapped[str] = mapped_column(String(40))
+    email: Mapped[str] = mapped_column(String(254))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    ticket_id: Mapped[int | None] = mapped_column(Integer)

@@ -26,11 +26,12 @@ from aiohttp import BodyPartReader, web
 from mailgate.cases.context import Context
 from mailgate.config import FieldConfig, WebConfig, WebFormConfig
 from mailgate.domain.blocklist import match
+from mailgate.domain.effects import AnswerSender
 from mailgate.intake.inbox import Acceptor, RawMessage
 from mailgate.mail.addresses import is_valid
-from mailgate.services import tickets
+from mailgate.services import tickets, units
 from mailgate.signing import LinkError, sign, verify
-from mailgate.storage import blocks, inbound
+from mailgate.storage import blocks, customers, inbound
 from mailgate.storage import web as web_rows
 from mailgate.storage.db import DB_ERRORS
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CSRF_COOKIE: Final = "mg_csrf"
 CSRF_TTL: Final = timedelta(hours=2)
+CONFIRM_TTL: Final = timedelta(days=2)      # a customers_only submission's confirmation link
 HONEYPOT: Final = "website"
 TEXT_LIMIT: Final = 256_000            # the text fields of one submission, together
 SECURITY_HEADERS: Final = {
@@ -75,6 +77,7 @@ class WebPages:
                               client_max_size=self.cfg.max_upload + TEXT_LIMIT)
         app.router.add_get("/form/{name}", self.show_form)
         app.router.add_post("/form/{name}", self.submit)
+        app.router.add_get("/confirm/{token}", self.confirm)
         return app
 
     async def start(self) -> None:
@@ -142,9 +145,6 @@ class WebPages:
         form = self.cfg.form_named(name)
         if form is None:
             return self._error(404, "No such form", "There is no form at this address.")
-        if form.customers_only:       # the confirmation-link flow is not built yet (issue 14)
-            return self._error(503, "Not open yet", "This form for registered customers is not open yet. "
-                                                    "Please write to us by e-mail.")
         return form
 
     async def show_form(self, request: web.Request) -> web.Response:
@@ -198,7 +198,65 @@ class WebPages:
         email = sent.values["email"].strip().lower()
         if await self._blocked(email, ""):
             return self._error(403, "Not accepted", "Submissions from this address are not accepted.")
+        if form.customers_only:
+            return await self._hold(form, sent, email, ip)
         return await self._open(form, sent, email, ip)
+
+    async def _hold(self, form: WebFormConfig, sent: Submission, email: str, ip: str) -> web.Response:
+        """A customers_only submission: kept until its confirmation link is followed, mailed to a
+        registered (active) customer; anyone else gets a mail saying how to register. The page
+        is the same either way, so it tells nobody who is registered."""
+        box = self.ctx.config.mailbox(form.mailbox)
+        now = self.ctx.clock.now()
+        customer = await self.ctx.db.run(lambda s: customers.by_email(s, email))
+        subject = " ".join(sent.values.get("subject", "").split())[:200]
+        if customer is not None and customer.state == "active":
+            nonce = secrets.token_urlsafe(16)
+            raw = _message(self.ctx, box.address, sent, email, self._fields(form))
+            fields = {f.name: sent.values.get(f.name, "").strip() for f in self._fields(form)}
+            expires = now + CONFIRM_TTL
+            token = sign(self.ctx.secret, "confirm", {"n": nonce, "f": form.name}, expires)
+            link = f"{self.cfg.public_url.rstrip('/')}/confirm/{token}"
+            await self.ctx.db.run(lambda s: web_rows.add_pending(s, nonce, form.name, email, raw, fields,
+                                                                 now))
+            mail = AnswerSender("web_confirm", email, box.name, context={
+                "subject": subject, "link": link, "expires": f"{expires:%Y-%m-%d %H:%M} UTC"})
+        else:
+            mail = AnswerSender("web_register", email, box.name, context={"subject": subject})
+        await units.run(self.ctx, lambda session, at: [mail])
+        await self.ctx.db.run(lambda s: web_rows.add_hit(s, form.name, ip, now))
+        return self._page("check_mail", email=email)
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        """``/confirm/<token>``: open the held submission as a case, once, for an active customer."""
+        now = self.ctx.clock.now()
+        try:
+            payload = verify(self.ctx.secret, "confirm", request.match_info["token"], now)
+        except LinkError as exc:
+            return self._error(400, "Link not valid", f"{str(exc).capitalize()}. Please send the form again.")
+        nonce = str(payload.get("n", ""))
+        pending = await self.ctx.db.run(lambda s: web_rows.pending(s, nonce))
+        if pending is None or pending.used_at is not None:
+            return self._error(400, "Link used already", "This confirmation link was used already; "
+                                                         "each works once. Your message was passed on then.")
+        customer = await self.ctx.db.run(lambda s: customers.by_email(s, pending.email))
+        if customer is None or customer.state != "active":
+            return self._error(403, "Not registered", "This address is not an active customer account.")
+        form = self.cfg.form_named(pending.form)
+        box = self.ctx.config.mailbox(form.mailbox if form else self.ctx.config.mailboxes[0].name)
+        receipt = await self.acceptor.accept(RawMessage(data=pending.raw, source="web", mailbox=box.name,
+                                                        rcpt_to=(box.address,), peer=request.remote or ""))
+        row = await self.ctx.db.run(lambda s: inbound.get(s, receipt.inbound_id))
+        case_id = row.ticket_id if row is not None else None
+        if not await self.ctx.db.run(lambda s: web_rows.spend_pending(s, nonce, case_id, now)):
+            return self._error(400, "Link used already", "This confirmation link was used already.")
+        await self._set_fields(case_id, dict(pending.fields or {}))
+        return self._page("done", tag=self.ctx.tag(case_id) if case_id else "", email=pending.email)
+
+    async def _set_fields(self, case_id: int | None, values: dict[str, str]) -> None:
+        if case_id is not None and any(values.values()):
+            await tickets.edit_ticket(self.ctx, case_id, tickets.TicketEdit(
+                fields=tuple(f"{k}={v}" for k, v in values.items() if v)))
 
     def _too_large(self) -> web.Response:
         return self._error(413, "Too large", f"The attachments may be {self.cfg.max_upload / 1e6:g} MB "
@@ -281,10 +339,8 @@ class WebPages:
         await self.ctx.db.run(lambda s: web_rows.add_hit(s, form.name, ip, now))
         row = await self.ctx.db.run(lambda s: inbound.get(s, receipt.inbound_id))
         case_id = row.ticket_id if row is not None else None
-        values = {f.name: sent.values.get(f.name, "").strip() for f in self._fields(form)}
-        if case_id is not None and any(values.values()):
-            await tickets.edit_ticket(self.ctx, case_id, tickets.TicketEdit(
-                fields=tuple(f"{k}={v}" for k, v in values.items() if v)))
+        await self._set_fields(case_id, {f.name: sent.values.get(f.name, "").strip()
+                                         for f in self._fields(form)})
         log.info("web_submission form=%s inbound=%s case=%s", form.name, receipt.inbound_id, case_id)
         return self._page("done", tag=self.ctx.tag(case_id) if case_id else "", email=email)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailgate.app import App
-from mailgate.services import blocklist, tickets
+from mailgate.services import blocklist, customers, tickets
 from mailgate.storage.models import Inbound
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
@@ -197,9 +197,45 @@ async def test_abuse_is_refused_with_its_status_and_nothing_is_stored(site: tupl
         assert await stored(app) == 4
         async with http.get(f"{base}/form/nope") as unknown:
             assert unknown.status == 404
-        async with http.get(f"{base}/form/support") as closed:
-            assert closed.status == 503                            # customers_only: not open yet
 
 
 async def test_without_a_web_table_there_is_no_server(app: App) -> None:
     assert app.web is None
+
+
+async def test_customers_only_waits_for_the_confirmation_link_of_a_registered_customer(
+        site: tuple[App, str], sink: SmtpSink) -> None:
+    app, base = site
+    await customers.add_customer(app.ctx, "mia@customer.example", "Mia")
+    await settle(app)
+    token = re.search(r"activation code \(it works once, until [^)]*\):\n\n  (\S+)",
+                      body_of(inbox(sink, "mia@customer.example")[0]))
+    assert token
+    await customers.activate(app.ctx, token[1])
+    async with client() as http:
+        csrf = await open_form(http, base, "support")
+        async with http.post(f"{base}/form/support", data=filled(csrf, email="mia@customer.example",
+                                                                  subject="Invoice wrong")) as held:
+            assert held.status == 200 and "Please check your mail" in await held.text()
+        async with http.post(f"{base}/form/support", data=filled(csrf, email="nobody@customer.example",
+                                                                  subject="Who am I")) as stranger:
+            assert stranger.status == 200 and "Please check your mail" in await stranger.text()
+        await settle(app)
+        assert await tickets.list_tickets(app.ctx, tickets.TicketFilter()) == []     # nothing opened yet
+        [register] = inbox(sink, "nobody@customer.example")
+        assert "is not registered with us" in body_of(register) and "/confirm/" not in body_of(register)
+        confirm = inbox(sink, "mia@customer.example")[-1]
+        assert confirm["Subject"] == "Please confirm your message to Example Support"
+        link = re.search(r"http://127\.0\.0\.1/confirm/(\S+)", body_of(confirm))
+        assert link
+        async with http.get(f"{base}/confirm/{link[1]}") as opened:
+            assert opened.status == 200 and '<p class="number">MG#1</p>' in await opened.text()
+        async with http.get(f"{base}/confirm/{link[1]}") as again:
+            assert again.status == 400 and "used already" in await again.text()
+        async with http.get(f"{base}/confirm/{link[1][:-4]}abcd") as altered:
+            assert altered.status == 400 and "not valid" in await altered.text()
+    await settle(app)
+    case = await tickets.show_ticket(app.ctx, 1)
+    assert (case["requester"], case["channel"], case["mailbox"], case["subject"]) == (
+        "mia@customer.example", "web", "support", "Invoice wrong")
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
