@@ -65,6 +65,23 @@ def welcome(session: Session, ctx: Context, effect: WelcomeCustomer, now: dateti
                                  html=render_html(ctx.renderer, rendered.text, ctx.config.gateway.name)), now)
 
 
+def peek(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
+    """The customer an activation token is for, checked as ``activate`` does, not spent.
+
+    Raises:
+        LinkError: altered, expired, used already, or for a disabled customer.
+    """
+    payload = verify(ctx.secret, ACTIVATION, token, now)
+    customer = customers.by_id(session, int(payload.get("c", 0)))
+    if customer is None:
+        raise NotFound("this link is for a customer who no longer exists")
+    if customer.state == "disabled":
+        raise LinkError("disabled", f"{customer.email} is disabled: ask us to enable it again")
+    if not customers.nonce_open(session, str(payload.get("n", "")), ACTIVATION, customer.id):
+        raise LinkError("used", "this link was used already; each activation link works once")
+    return customer
+
+
 def activate(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
     """Verify an activation token, spend it, and make its customer active.
 

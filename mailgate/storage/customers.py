@@ -45,6 +45,13 @@ def spend_nonce(session: Session, nonce: str, purpose: str, customer_id: int, no
     return bool(result.rowcount)
 
 
+def nonce_open(session: Session, nonce: str, purpose: str, customer_id: int) -> bool:
+    """Whether the nonce exists for that purpose and customer, unspent."""
+    found = session.get(LinkNonce, nonce)
+    return found is not None and found.purpose == purpose and found.customer_id == customer_id \
+        and found.used_at is None
+
+
 def case_ids(session: Session, email: str) -> list[int]:
     return list(session.scalars(select(Ticket.id).where(func.lower(Ticket.requester) == email.lower())
                                 .order_by(Ticket.id)))

@@ -112,6 +112,13 @@ def latest_from_customer(session: Session, ticket_id: int, first: bool = False) 
         .order_by(MailMessage.id if first else MailMessage.id.desc()).limit(1))
 
 
+def is_public(kind: str, disposition: str) -> bool:
+    """Whether the customer may see this message of their case (``/account/case/<id>``): what they
+    wrote and what we sent them, never notes, drafts, consultations or staff-side mail."""
+    return (kind in (MessageKind.INBOUND, MessageKind.OUTBOUND, MessageKind.FEEDBACK)
+            and not disposition.startswith(STAFF_SIDE))
+
+
 def latest_answer(session: Session, ticket_id: int) -> MailMessage | None:
     """The newest answer sent to the customer on the case (its resolution when it is closed)."""
     return session.scalar(

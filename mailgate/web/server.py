@@ -34,6 +34,7 @@ from mailgate.signing import LinkError, sign, verify
 from mailgate.storage import blocks, customers, inbound
 from mailgate.storage import web as web_rows
 from mailgate.storage.db import DB_ERRORS
+from mailgate.web.account import Account
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class WebPages:
         self.acceptor = acceptor
         self.runner: web.AppRunner | None = None
         self.site: web.TCPSite | None = None
+        self.account = Account(self)
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers, self._errors],
@@ -78,6 +80,7 @@ class WebPages:
         app.router.add_get("/form/{name}", self.show_form)
         app.router.add_post("/form/{name}", self.submit)
         app.router.add_get("/confirm/{token}", self.confirm)
+        self.account.routes(app)
         return app
 
     async def start(self) -> None:
@@ -125,17 +128,23 @@ class WebPages:
     def _error(self, status: int, title: str, message: str) -> web.Response:
         return self._page("error", status, title=title, message=message)
 
-    def _form(self, request: web.Request, form: WebFormConfig, status: int = 200,
-              values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
+    def _with_csrf(self, request: web.Request, key: str, template: str, status: int,
+                   **context: Any) -> web.Response:
+        """A page with a form: a CSRF token for ``key``, bound to a SameSite=Strict cookie."""
         nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
-        token = sign(self.ctx.secret, "csrf", {"f": form.name, "n": nonce}, self.ctx.clock.now() + CSRF_TTL)
-        response = self._page(
-            "form", status, form=form, title=form.title or f"Contact {self.ctx.config.gateway.name}",
-            fields=self._fields(form), values=values or {}, errors=errors or {}, csrf_token=token,
-            honeypot=HONEYPOT, max_upload_mb=f"{self.cfg.max_upload / 1e6:g}")
+        token = sign(self.ctx.secret, "csrf", {"f": key, "n": nonce}, self.ctx.clock.now() + CSRF_TTL)
+        response = self._page(template, status, csrf_token=token, **context)
         response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="Strict", path="/",
                             secure=self.cfg.public_url.startswith("https:"))
         return response
+
+    def _form(self, request: web.Request, form: WebFormConfig, status: int = 200,
+              values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
+        return self._with_csrf(
+            request, form.name, "form", status, form=form,
+            title=form.title or f"Contact {self.ctx.config.gateway.name}", fields=self._fields(form),
+            values=values or {}, errors=errors or {}, honeypot=HONEYPOT,
+            max_upload_mb=f"{self.cfg.max_upload / 1e6:g}")
 
     def _fields(self, form: WebFormConfig) -> list[FieldConfig]:
         known = {f.name: f for f in self.ctx.config.fields}
@@ -181,7 +190,7 @@ class WebPages:
 
     async def _checked(self, request: web.Request, form: WebFormConfig, sent: Submission,
                        ip: str) -> web.Response:
-        if not self._csrf_ok(request, form, sent.values.get("csrf_token", "")):
+        if not self._csrf_ok(request, form.name, sent.values.get("csrf_token", "")):
             return self._error(403, "Expired form", "This form has expired or was not sent from our page. "
                                                     "Please open the form again and resend it.")
         if sent.values.get(HONEYPOT, "").strip():
@@ -198,9 +207,17 @@ class WebPages:
         email = sent.values["email"].strip().lower()
         if await self._blocked(email, ""):
             return self._error(403, "Not accepted", "Submissions from this address are not accepted.")
-        if form.customers_only:
+        if form.customers_only and not await self._is_signed_in(request, email):
             return await self._hold(form, sent, email, ip)
         return await self._open(form, sent, email, ip)
+
+    async def _is_signed_in(self, request: web.Request, email: str) -> bool:
+        """Whether the session proves ``email``: the signed-in, active customer's own address."""
+        who = self.account.signed_in(request)
+        if who is None:
+            return False
+        found = await self.ctx.db.run(lambda s: customers.by_id(s, who))
+        return found is not None and found.state == "active" and found.email == email
 
     async def _hold(self, form: WebFormConfig, sent: Submission, email: str, ip: str) -> web.Response:
         """A customers_only submission: kept until its confirmation link is followed, mailed to a
@@ -269,13 +286,13 @@ class WebPages:
         allowed = {_origin(self.cfg.public_url), f"{request.scheme}://{request.host}"}
         return origin.rstrip("/") in allowed
 
-    def _csrf_ok(self, request: web.Request, form: WebFormConfig, token: str) -> bool:
+    def _csrf_ok(self, request: web.Request, key: str, token: str) -> bool:
         nonce = request.cookies.get(CSRF_COOKIE, "")
         try:
             payload = verify(self.ctx.secret, "csrf", token, self.ctx.clock.now())
         except LinkError:
             return False
-        return bool(nonce) and payload.get("n") == nonce and payload.get("f") == form.name
+        return bool(nonce) and payload.get("n") == nonce and payload.get("f") == key
 
     async def _read(self, request: web.Request) -> Submission:
         """The body, counted while it streams: over the limits it stops at once."""

@@ -20,7 +20,8 @@ from mailgate.services import blocklist, customers, tickets
 from mailgate.storage.models import Inbound
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
-from tests.integration.test_operators import body_of, inbox
+from tests.integration.test_operators import add_staff, body_of, client_reply, inbox, send_as_staff
+from tests.mailer import mail, send
 
 WEB = """
 [[field]]
@@ -239,3 +240,69 @@ async def test_customers_only_waits_for_the_confirmation_link_of_a_registered_cu
     assert (case["requester"], case["channel"], case["mailbox"], case["subject"]) == (
         "mia@customer.example", "web", "support", "Invoice wrong")
     assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found[1]
+
+
+async def test_activation_sign_in_and_the_account_pages(make_app: Callable[..., App], sink: SmtpSink) -> None:
+    url = 'activation_url = "http://127.0.0.1/activate/{token}"'
+    async with running(make_app(extra=WEB, gateway_extra=url)) as app:
+        assert app.web is not None
+        base = f"http://127.0.0.1:{app.web.port}"
+        await add_staff(app, "bob@example.com", "Bob")
+        await customers.add_customer(app.ctx, "mia@customer.example", "Mia M")
+        for who, subject in (("mia", "Router down"), ("dan", "Dan's case")):
+            await send(app, mail(sender=f"{who}@customer.example", subject=subject),
+                       mail_from=f"{who}@customer.example")
+        await settle(app)
+        forward = next(m for m in inbox(sink, "bob@example.com") if "[MG#1]" in m["Subject"])
+        await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>",
+                                              "#note internal: customer is grumpy"))
+        await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>", "#close\nReplace the fuse."))
+        await settle(app)
+        welcome = next(m for m in inbox(sink, "mia@customer.example") if m["Subject"].startswith("Welcome"))
+        link = re.search(r"http://127\.0\.0\.1/activate/(\S+)", body_of(welcome))
+        assert link
+        async with client() as http:
+            async with http.get(f"{base}/activate/{link[1]}") as page:
+                html = await page.text()
+            assert page.status == 200 and 'value="Mia M"' in html
+            short = {"csrf_token": csrf_of(html), "name": "Mia Meyer", "password": "short",
+                     "password_confirm": "short"}
+            async with http.post(f"{base}/activate/{link[1]}", data=short) as refused:
+                assert refused.status == 400 and "10 characters or more" in await refused.text()
+            good = {**short, "password": "correct horse battery", "password_confirm": "correct horse battery"}
+            async with http.post(f"{base}/activate/{link[1]}", data=good) as done:
+                assert done.status == 200 and "Your account is active" in await done.text()
+            async with http.get(f"{base}/activate/{link[1]}") as replayed:
+                assert replayed.status == 400 and "used already" in await replayed.text()
+
+            async with http.get(f"{base}/account", allow_redirects=False) as anonymous:
+                assert anonymous.status == 303 and anonymous.headers["Location"] == "/login"
+            async with http.get(f"{base}/login") as page:
+                login = csrf_of(await page.text())
+            wrong = {"csrf_token": login, "email": "mia@customer.example", "password": "nope nope nope"}
+            async with http.post(f"{base}/login", data=wrong) as failed:
+                assert failed.status == 400 and "do not match" in await failed.text()
+            right = {**wrong, "password": "correct horse battery"}
+            async with http.post(f"{base}/login", data=right, allow_redirects=False) as signed:
+                assert signed.status == 303 and "HttpOnly" in signed.headers["Set-Cookie"]
+            async with http.get(f"{base}/account") as mine:
+                html = await mine.text()
+            assert "Signed in as mia@customer.example" in html and "MG#1" in html and "Router down" in html
+            assert "Replace the fuse." in html and "Dan" not in html
+            async with http.get(f"{base}/account/case/1") as case:
+                html = await case.text()
+            assert case.status == 200 and "Replace the fuse." in html and "grumpy" not in html
+            async with http.get(f"{base}/account/case/2") as other:
+                assert other.status == 403                          # Dan's case
+            async with http.post(f"{base}/logout", allow_redirects=False) as out:
+                assert out.status == 303
+            async with http.get(f"{base}/account/case/1", allow_redirects=False) as gone:
+                assert gone.status == 303
+        record = await customers.show_customer(app.ctx, "mia@customer.example")
+        assert (record["state"], record["name"]) == ("active", "Mia Meyer")
