@@ -7,6 +7,7 @@ Statuses move only through ``domain.states.TRANSITIONS``; deadline columns are s
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy.orm import Session
 
@@ -14,8 +15,10 @@ from mailgate.cases.context import Context
 from mailgate.domain import deadlines
 from mailgate.domain.closing import tells_customer
 from mailgate.domain.effects import Effect, RecordEvent, SendTemplate
+from mailgate.domain.kinds import MessageKind
 from mailgate.domain.states import TRANSITIONS, Category, Event
 from mailgate.errors import Refused
+from mailgate.signing import sign, verify
 from mailgate.storage import cases, messages
 from mailgate.storage.models import Status, Ticket
 
@@ -62,6 +65,36 @@ def status_named(session: Session, name: str) -> Status:
     return status
 
 
+RATING: Final = "rate"
+
+
+def rating_links(ctx: Context, case_id: int, now: datetime) -> dict[str, str]:
+    """The one-click rating links of ``case_closed`` (``[web]`` only; valid for the reopen window)."""
+    web = ctx.config.web
+    if web is None:
+        return {"rate_good": "", "rate_bad": ""}
+    token = sign(ctx.secret, RATING, {"c": case_id}, now + ctx.config.gateway.reopen_window)
+    base = f"{web.public_url.rstrip('/')}/rate/{token}"
+    return {"rate_good": f"{base}/good", "rate_bad": f"{base}/bad"}
+
+
+def rate(session: Session, ctx: Context, token: str, verdict: str, now: datetime) -> tuple[int, list[Effect]]:
+    """A click on a rating link: kept on the case as feedback; the case stays as it is.
+
+    Raises:
+        LinkError: the link was altered or is past the reopen window.
+    """
+    payload = verify(ctx.secret, RATING, token, now)
+    case_id = int(payload.get("c", 0))
+    ticket = cases.get(session, case_id)
+    if ticket is None:
+        raise Refused(f"no case {case_id}")
+    messages.add(session, ticket_id=case_id, kind=MessageKind.FEEDBACK, disposition="rating", inbound_id=None,
+                 outbox_id=None, message_id="", from_addr=ticket.requester, to_addrs=[], subject="",
+                 text=f"Rating: {verdict}", at=now, author="")
+    return case_id, [RecordEvent(case_id, "rating", verdict)]
+
+
 def close(session: Session, ctx: Context, ticket: Ticket, now: datetime, detail: str,
           answered_now: bool = False, notify: bool = True) -> list[Effect]:
     """Close the case; the requester gets ``case_closed`` unless an answer went with the close.
@@ -76,6 +109,6 @@ def close(session: Session, ctx: Context, ticket: Ticket, now: datetime, detail:
     effects: list[Effect] = [RecordEvent(ticket.id, "closed", detail)]
     if notify and tells_customer(answered_now, bool(ticket.requester)):
         answer = messages.latest_answer(session, ticket.id)       # the resolution, if any
-        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id,
-                                    context={"resolution": answer.text.strip() if answer else ""}))
+        effects.append(SendTemplate("case_closed", (ticket.requester,), ticket.id, context={
+            "resolution": answer.text.strip() if answer else "", **rating_links(ctx, ticket.id, now)}))
     return effects

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy.orm import Session
 
-from mailgate.cases import commands
+from mailgate.cases import commands, lifecycle
 from mailgate.cases import customers as customer_cases
 from mailgate.cases.context import Context
 from mailgate.clock import iso
@@ -175,3 +175,16 @@ async def public_case(ctx: Context, customer_id: int, case_id: int) -> dict[str,
         return {"tag": ctx.tag(case_id), "subject": detail.case.subject, "status": detail.case.status,
                 "messages": shown}
     return await ctx.db.run(work)
+
+
+async def rate(ctx: Context, token: str, verdict: str) -> str:
+    """A click on a rating link of ``case_closed``; returns the case's tag."""
+    case_ids: list[int] = []
+
+    def work(session: Session, now: datetime) -> list[Effect]:
+        case_id, effects = lifecycle.rate(session, ctx, token, verdict, now)
+        case_ids.append(case_id)
+        return effects
+
+    await units.run(ctx, work)
+    return ctx.tag(case_ids[0])

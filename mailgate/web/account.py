@@ -37,6 +37,7 @@ class Account:
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/account", self.account)
         app.router.add_get("/account/case/{id}", self.case)
+        app.router.add_get("/rate/{token}/{verdict:good|bad}", self.rate)
 
     def signed_in(self, request: web.Request) -> int | None:
         """The signed-in customer's id, or None."""
@@ -132,3 +133,12 @@ class Account:
         if shown is None:
             return self.pages._error(403, "Not yours", "This case belongs to someone else.")
         return self.pages._page("case", case=shown)
+
+    async def rate(self, request: web.Request) -> web.Response:
+        """A one-click rating from ``case_closed``: kept as feedback, and a small thank-you."""
+        verdict = request.match_info["verdict"]
+        try:
+            tag = await customers.rate(self.ctx, request.match_info["token"], verdict)
+        except LinkError as exc:
+            return self.pages._error(400, "Link not valid", f"{str(exc).capitalize()}.")
+        return self.pages._page("rated", tag=tag, good=verdict == "good")

@@ -262,7 +262,9 @@ async def test_activation_sign_in_and_the_account_pages(make_app: Callable[..., 
         forward = next(m for m in inbox(sink, "bob@example.com") if "[MG#1]" in m["Subject"])
         await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>",
                                               "#note internal: customer is grumpy"))
-        await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>", "#close\nReplace the fuse."))
+        await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>", "Replace the fuse."))
+        await settle(app)
+        await send_as_staff(app, client_reply(forward, "Bob <bob@example.com>", "#close"))
         await settle(app)
         welcome = next(m for m in inbox(sink, "mia@customer.example") if m["Subject"].startswith("Welcome"))
         link = re.search(r"http://127\.0\.0\.1/activate/(\S+)", body_of(welcome))
@@ -306,3 +308,16 @@ async def test_activation_sign_in_and_the_account_pages(make_app: Callable[..., 
                 assert gone.status == 303
         record = await customers.show_customer(app.ctx, "mia@customer.example")
         assert (record["state"], record["name"]) == ("active", "Mia Meyer")
+
+        # The close mail's one-click rating lands on a thank-you page; the case stays closed.
+        closed = next(m for m in inbox(sink, "mia@customer.example") if m["Subject"] == "[MG#1] Router down"
+                      and "is now closed" in body_of(m))
+        good = re.search(r"Good: http://127\.0\.0\.1(/rate/\S+/good)", body_of(closed))
+        assert good and "Not good: http://127.0.0.1/rate/" in body_of(closed)
+        async with client() as http, http.get(f"{base}{good[1]}") as rated:
+            assert rated.status == 200 and "Thank you for your rating" in await rated.text()
+        async with client() as http, http.get(f"{base}{good[1][:-10]}xx/good") as altered:
+            assert altered.status == 400
+        shown = await tickets.show_ticket(app.ctx, 1)
+        assert shown["status"] == "closed"
+        assert [(m["kind"], m["text"]) for m in shown["messages"]][-1] == ("feedback", "Rating: good")
