@@ -100,7 +100,7 @@ async def test_a_sales_form_submission_becomes_a_lead_and_is_confirmed(site: tup
             html = await page.text()
             assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
             assert page.headers["X-Content-Type-Options"] == "nosniff"
-            assert page.headers["Referrer-Policy"] == "no-referrer"
+            assert page.headers["Referrer-Policy"] == "same-origin"
             cookie = page.headers["Set-Cookie"]
             assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
         assert "<header>Example Support</header>" in html and "<h1>Ask for a quote</h1>" in html
