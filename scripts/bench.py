@@ -207,6 +207,63 @@ async def run_mailgate(msgs: list[bytes], folder: Path) -> dict[str, float]:
     }
 
 
+async def run_web(folder: Path, total: int = 1000, clients: int = 20) -> dict[str, float]:
+    """Web form → committed case: ``clients`` concurrent browsers (each its own cookies), each
+    opening the form and sending it until ``total`` submissions are done. The POST's answer comes
+    after the commit, so its latency is submission-to-case."""
+    import aiohttp
+
+    sink = Sink()
+    loop = asyncio.get_running_loop()
+    relay = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    port, web_port = free_port(), free_port()
+    config = write_config(folder, port, relay.sockets[0].getsockname()[1])
+    config.write_text(config.read_text() + f"""
+[web]
+listen = "127.0.0.1:{web_port}"
+public_url = "http://127.0.0.1:{web_port}"
+rate_limit = "1000000/h"
+
+[[web.form]]
+name = "contact"
+mailbox = "support"
+""")
+    proc = spawn(config, folder / "daemon.log")
+    latencies: list[float] = []
+    left = list(range(total))
+    try:
+        await wait_port(web_port, proc)
+        base = f"http://127.0.0.1:{web_port}/form/contact"
+
+        async def browser() -> None:
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as http:
+                async with http.get(base) as page:
+                    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+                assert token
+                while left:
+                    n = left.pop()
+                    data = {"csrf_token": token[1], "name": f"Client {n}", "email": f"c{n}@bench.example",
+                            "subject": f"Question {n}", "message": "Hello,\nplease call me back.",
+                            "website": ""}
+                    sent = time.perf_counter()
+                    async with http.post(base, data=data) as done:
+                        assert done.status == 200, done.status
+                        await done.read()
+                    latencies.append((time.perf_counter() - sent) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(browser() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 60)      # the relay sink lives in this loop: keep it going
+        relay.close()
+    return {"rate": total / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rss": rss,
+            "total": total, "clients": clients}
+
+
 def spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
     with log.open("wb") as stderr:
@@ -409,7 +466,14 @@ def main() -> None:
     parser.add_argument("--import", dest="import_n", type=int, default=0, metavar="N",
                         help="also time mailgate import of an mbox of N messages (SQLite)")
     parser.add_argument("--import-only", action="store_true", help="only the --import figures")
+    parser.add_argument("--web", type=int, default=0, metavar="N",
+                        help="also time N web form submissions by 20 concurrent clients (SQLite)")
+    parser.add_argument("--web-only", action="store_true", help="only the --web figures")
     args = parser.parse_args()
+    if args.web_only:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_web(args.web or 1000, Path(tmp))
+        return
     if args.import_only:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
             print_import(load_corpus(2000), args.import_n or 20_000, Path(tmp))
@@ -453,6 +517,16 @@ def main() -> None:
     if args.import_n:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
             print_import(msgs, args.import_n, Path(tmp))
+    if args.web:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_web(args.web, Path(tmp))
+
+
+def print_web(n: int, folder: Path) -> None:
+    f = asyncio.run(run_web(folder, n))
+    print(f"web form -> committed case, {f['clients']:.0f} clients  {f['rate']:8.0f} submissions/s  "
+          f"p50 {f['p50']:.1f} ms  p99 {f['p99']:.1f} ms  ({f['total']:.0f} submissions), "
+          f"peak RSS {f['rss']:.1f} MB")
 
 
 def print_import(msgs: list[bytes], n: int, folder: Path) -> None:
