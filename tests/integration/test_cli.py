@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -274,6 +275,36 @@ def test_block_add_list_remove(workdir: Path) -> None:
     assert removed == "unblocked fraud@evil.example\n"
     gone = mg(workdir, "block", "remove", "fraud@evil.example", check=False)
     assert gone.returncode != 0 and "not on the blocklist" in gone.stderr.decode()
+
+
+def test_run_serves_the_web_pages_and_stops_them_on_sigterm(workdir: Path) -> None:
+    web_port = free_port()
+    config = workdir / "mailgate.toml"
+    config.write_text(config.read_text() + f'''
+[web]
+listen = "127.0.0.1:{web_port}"
+public_url = "http://127.0.0.1:{web_port}"
+
+[[web.form]]
+name = "contact"
+mailbox = "support"
+''')
+    proc = serving(workdir)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/form/contact", timeout=5) as page:
+                    assert page.status == 200 and b"<h1>Contact Example Support</h1>" in page.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (workdir / "daemon.log").read_text()
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{web_port}/form/contact", timeout=2)
 
 
 def test_ticket_show_json_shape(workdir: Path) -> None:

@@ -19,7 +19,7 @@ from mailgate.app import App
 from mailgate.services import blocklist, customers, tickets
 from mailgate.storage.models import Inbound
 from tests.conftest import running, settle
-from tests.fakes import SmtpSink
+from tests.fakes import FrozenClock, SmtpSink
 from tests.integration.test_operators import add_staff, body_of, client_reply, inbox, send_as_staff
 from tests.mailer import mail, send
 
@@ -205,7 +205,7 @@ async def test_without_a_web_table_there_is_no_server(app: App) -> None:
 
 
 async def test_customers_only_waits_for_the_confirmation_link_of_a_registered_customer(
-        site: tuple[App, str], sink: SmtpSink) -> None:
+        site: tuple[App, str], sink: SmtpSink, clock: FrozenClock) -> None:
     app, base = site
     await customers.add_customer(app.ctx, "mia@customer.example", "Mia")
     await settle(app)
@@ -239,6 +239,21 @@ async def test_customers_only_waits_for_the_confirmation_link_of_a_registered_cu
     case = await tickets.show_ticket(app.ctx, 1)
     assert (case["requester"], case["channel"], case["mailbox"], case["subject"]) == (
         "mia@customer.example", "web", "support", "Invoice wrong")
+    assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
+
+    # A second one whose link is followed too late: nothing opens.
+    async with client() as http:
+        csrf = await open_form(http, base, "support")
+        async with http.post(f"{base}/form/support", data=filled(csrf, email="mia@customer.example",
+                                                                  subject="Late one")) as held:
+            assert held.status == 200
+        await settle(app)
+        late = re.search(r"http://127\.0\.0\.1/confirm/(\S+)",
+                         body_of(inbox(sink, "mia@customer.example")[-1]))
+        assert late
+        clock.advance(days=2, minutes=1)
+        async with http.get(f"{base}/confirm/{late[1]}") as expired:
+            assert expired.status == 400 and "expired" in await expired.text()
     assert len(await tickets.list_tickets(app.ctx, tickets.TicketFilter())) == 1
 
 
