@@ -6,7 +6,7 @@ Statuses move only through ``domain.states.TRANSITIONS``; deadline columns are s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -106,6 +106,9 @@ def close(session: Session, ctx: Context, ticket: Ticket, now: datetime, detail:
         raise Refused(f"{ctx.tag(ticket.id)} is already closed")
     ticket.updated_at = now
     move(session, ticket, Event.CLOSED)
+    pool = next((p for p in ctx.config.pools if p.name == ticket.pool), None)
+    within = pool.resolve_within if pool else timedelta(days=5)
+    cases.record_close(session, ticket, now, on_time=now - ticket.created_at <= within)
     effects: list[Effect] = [RecordEvent(ticket.id, "closed", detail)]
     if notify and tells_customer(answered_now, bool(ticket.requester)):
         answer = messages.latest_answer(session, ticket.id)       # the resolution, if any

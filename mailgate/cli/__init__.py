@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mailgate.cli import core, customers, lists, people, workflow
+from mailgate.cli import core, customers, lists, people, reporting, workflow
 from mailgate.cli.base import cli
 
-__all__ = ["cli", "core", "customers", "lists", "main", "people", "workflow"]
+__all__ = ["cli", "core", "customers", "lists", "main", "people", "reporting", "workflow"]
 
 
 def main() -> None:

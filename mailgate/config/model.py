@@ -137,6 +137,7 @@ class PoolConfig:
     rollover_after: timedelta = timedelta(hours=4)
     reply_deadline: timedelta = timedelta(days=30)
     customer_deadline: timedelta = timedelta(days=14)
+    resolve_within: timedelta = timedelta(days=5)    # closed within this of its creation: "on time"
     questionnaire: tuple[str, ...] = ()
     auto_response: str = ""
 

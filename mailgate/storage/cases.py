@@ -19,7 +19,16 @@ from mailgate.domain.intake import Parties
 from mailgate.domain.kinds import CaseType, ConsultationState, DraftState, ParticipantRole
 from mailgate.domain.states import Category
 from mailgate.errors import Vanished
-from mailgate.storage.models import Consultation, Draft, Participant, Staff, Status, Ticket, TicketLink
+from mailgate.storage.models import (
+    CaseClose,
+    Consultation,
+    Draft,
+    Participant,
+    Staff,
+    Status,
+    Ticket,
+    TicketLink,
+)
 
 # --- statuses --------------------------------------------------------------------------------
 
@@ -97,6 +106,15 @@ _SET_STATUS = {c: update(Ticket).where(Ticket.id == bindparam("ticket")).values(
 
 
 _CUSTOMER_WROTE = update(Ticket).where(Ticket.id == bindparam("ticket")).values(customer_at=bindparam("at"))
+
+
+def record_close(session: Session, ticket: Ticket, now: datetime, on_time: bool) -> None:
+    """One close of the case, for the reports: its owner and pool now, on time, consulted."""
+    owner = session.scalar(select(Staff.email).where(Staff.id == ticket.owner_id)) if ticket.owner_id else ""
+    consulted = session.scalar(select(func.count()).select_from(Consultation)
+                               .where(Consultation.ticket_id == ticket.id)) or 0
+    session.add(CaseClose(ticket_id=ticket.id, at=now, owner=owner or "", pool=ticket.pool, on_time=on_time,
+                          consulted=consulted > 0))
 
 
 def count(session: Session) -> int:

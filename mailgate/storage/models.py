@@ -450,3 +450,18 @@ class WebPending(Base):
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     ticket_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class CaseClose(Base):
+    """One close of a case, as the reports count it (SPEC §11 "Reports"): who owned it, whether it
+    was on time (within its pool's ``resolve_within`` of creation) and whether it was consulted."""
+
+    __tablename__ = "case_close"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String(254), default="")
+    pool: Mapped[str] = mapped_column(String(100), default="")
+    on_time: Mapped[bool] = mapped_column(default=True)
+    consulted: Mapped[bool] = mapped_column(default=False)
+    __table_args__ = (Index("ix_case_close_at", "at"),)

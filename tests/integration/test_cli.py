@@ -253,6 +253,24 @@ def test_import_an_mbox_and_a_maildir_twice(workdir: Path) -> None:
     assert missing.returncode == 2 and "does not exist" in missing.stderr.decode()
 
 
+def test_report_formats(workdir: Path) -> None:
+    mg(workdir, "deliver", stdin=customer_mail().as_bytes())
+    period = ("--since", "2000-01-01", "--until", "2100-01-01")
+    data = as_json(mg(workdir, "report", *period, "--format", "json"))
+    assert isinstance(data, dict) and data["by"] == "all" and data["rows"][0]["received"] == 1
+    assert data["rows"][0]["open_at_end"] == 1
+    lines = mg(workdir, "report", *period, "--format", "csv").stdout.decode().splitlines()
+    assert lines[0].startswith("key,received,closed,closed_on_time,") and lines[1].startswith("all,1,0,")
+    table = mg(workdir, "report", *period, "--by", "pool").stdout.decode().splitlines()
+    assert all(len(line) <= 80 for line in table) and "support" in table[2]
+    out = workdir / "r.json"
+    assert mg(workdir, "report", *period, "--format", "json", "--output", str(out)).stdout.decode() == (
+        f"wrote {out}\n")
+    assert as_json(mg(workdir, "report", *period, "--format", "json")) == json.loads(out.read_text())
+    html = mg(workdir, "report", *period, "--format", "html", check=False)
+    assert html.returncode != 0 and "not built yet" in html.stderr.decode()
+
+
 def test_block_add_list_remove(workdir: Path) -> None:
     assert mg(workdir, "block", "add", "Fraud@Evil.example", "--reason", "chargebacks").stdout.decode() == (
         "blocked address fraud@evil.example\n")

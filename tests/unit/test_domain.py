@@ -12,6 +12,7 @@ from mailgate.domain.feedback import is_feedback
 from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
 from mailgate.domain.leads import Stage, advance, contacted
+from mailgate.domain.reporting import percentile, share, total
 from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
 from mailgate.errors import Refused, TransitionError
 
@@ -166,3 +167,13 @@ def test_thanks_only_is_feedback(text: str) -> None:
 ])
 def test_anything_else_reopens(text: str) -> None:
     assert not is_feedback(text)
+
+
+# --- report arithmetic (SPEC §11 "Reports") --------------------------------------------------
+
+def test_percentiles_shares_and_sums() -> None:
+    assert percentile([], 50) is None
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 90) == 4.0
+    assert percentile([7.0], 90) == 7.0 and percentile(list(map(float, range(1, 11))), 90) == 9.0
+    assert share(1, 3) == 33.3 and share(0, 0) == 0.0 and share(2, 2) == 100.0
+    assert total(["120.50", "0.25", "", "x"]) == "120.75" and total([]) == "0.00"

@@ -1,0 +1,132 @@
+"""``mailgate report`` (SPEC §9, §11 "Reports"): the figures of a period, globally and per group.
+
+The period is ``[since, until)`` in ``--tz`` (``[gateway] timezone`` by default): dates are read
+there and turned into UTC instants, so a period across a DST change is exactly as long as the
+wall clock there says. Every key of SPEC §11 is in every row; the ``all`` row comes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailgate.cases.context import Context
+from mailgate.domain.leads import Stage
+from mailgate.domain.reporting import percentile, share, total
+from mailgate.errors import UsageError
+from mailgate.storage import reports
+
+GROUPINGS: Final = ("operator", "pool", "department")
+KEYS: Final = (
+    "key", "received", "closed", "closed_on_time", "closed_on_time_consulted", "closed_late",
+    "closed_late_consulted", "consulted", "consulted_on_time", "consulted_late", "consultation_amount",
+    "feedback", "feedback_pct", "first_response_median_s", "first_response_p90_s", "resolution_median_s",
+    "resolution_p90_s", "open_at_end", "overdue_at_end", "leads_new", "leads_contacted",
+    "leads_qualified", "leads_converted",
+)
+
+
+def read_instant(text: str, tz: ZoneInfo, what: str) -> datetime:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS]`` in ``tz``, as a UTC instant."""
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            local = datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=tz).astimezone(UTC)
+    raise UsageError(f"{what}: a date like 2026-11-30 or 2026-11-30T08:00, not {text!r}")
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz: not a time zone like 'Europe/Budapest': {name!r}") from None
+
+
+async def report(ctx: Context, since: str, until: str, by: str | None = None, pool: str | None = None,
+                 tz: str | None = None) -> dict[str, Any]:
+    """The report as SPEC §11's JSON: ``since``, ``until``, ``tz``, ``by`` and ``rows``."""
+    if by is not None and by not in GROUPINGS:
+        raise UsageError(f"--by: one of {', '.join(GROUPINGS)}, not {by!r}")
+    pools = [p.name for p in ctx.config.pools]
+    if pool and pool not in pools:
+        raise UsageError(f"no pool {pool!r} (pools: {', '.join(pools)})")
+    where = zone(tz or ctx.config.gateway.timezone)
+    start, end = read_instant(since, where, "--since"), read_instant(until, where, "--until")
+    if end <= start:
+        raise UsageError("--until must come after --since")
+    within = {p.name: p.resolve_within.total_seconds() for p in ctx.config.pools}
+    found = await ctx.db.run(lambda s: reports.facts(s, start, end, within, pool))
+    rows = [_row("all", found, lambda owner, pool_name, dept="": True)]
+    if by is not None:
+        for key in _keys(found, by):
+            rows.append(_row(key, found, _member(by, key)))
+    return {"since": _iso(start), "until": _iso(end), "tz": where.key, "by": by or "all", "rows": rows}
+
+
+def _iso(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def _member(by: str, key: str) -> Callable[..., bool]:
+    if by == "operator":
+        return lambda owner, pool_name, dept="": (owner or "(nobody)") == key
+    if by == "pool":
+        return lambda owner, pool_name, dept="": pool_name == key
+    return lambda owner, pool_name, dept=None: dept == key       # department: its consultations only
+
+
+def _keys(found: reports.Facts, by: str) -> list[str]:
+    if by == "department":
+        return sorted({d for _, _, d, _, _ in found.consultations})
+    index = 0 if by == "operator" else 1
+    seen: set[str] = set()
+    for rows in (found.received, found.closes, found.consultations, found.feedback, found.first_responses,
+                 found.open_at_end, found.leads):
+        for row in rows:
+            seen.add(str(row[index]) or ("(nobody)" if by == "operator" else ""))
+    return sorted(k for k in seen if k)
+
+
+def _row(key: str, f: reports.Facts, member: Callable[..., bool]) -> dict[str, Any]:
+    closes = [c for c in f.closes if member(c[0], c[1])]
+    consults = [c for c in f.consultations if member(c[0], c[1], c[2])]
+    firsts = [s for o, p, s in f.first_responses if member(o, p)]
+    resolutions = [c[4] for c in closes]
+    open_end = [c for c in f.open_at_end if member(c[0], c[1])]
+    stages = [Stage(s).rank for o, p, s in f.leads if member(o, p)]
+    feedback = sum(1 for o, p in f.feedback if member(o, p))
+    return {
+        "key": key,
+        "received": sum(1 for o, p in f.received if member(o, p)),
+        "closed": len(closes),
+        "closed_on_time": sum(1 for c in closes if c[2] and not c[3]),
+        "closed_on_time_consulted": sum(1 for c in closes if c[2] and c[3]),
+        "closed_late": sum(1 for c in closes if not c[2] and not c[3]),
+        "closed_late_consulted": sum(1 for c in closes if not c[2] and c[3]),
+        "consulted": len(consults),
+        "consulted_on_time": sum(1 for c in consults if c[3] is True),
+        "consulted_late": sum(1 for c in consults if c[3] is False),
+        "consultation_amount": total(c[4] for c in consults),
+        "feedback": feedback,
+        "feedback_pct": share(feedback, len(closes)),
+        "first_response_median_s": _whole(percentile(firsts, 50)),
+        "first_response_p90_s": _whole(percentile(firsts, 90)),
+        "resolution_median_s": _whole(percentile(resolutions, 50)),
+        "resolution_p90_s": _whole(percentile(resolutions, 90)),
+        "open_at_end": len(open_end),
+        "overdue_at_end": sum(1 for c in open_end if c[2]),
+        "leads_new": len(stages),
+        "leads_contacted": sum(1 for r in stages if r >= Stage.CONTACTED.rank),
+        "leads_qualified": sum(1 for r in stages if r >= Stage.QUALIFIED.rank),
+        "leads_converted": sum(1 for r in stages if r >= Stage.CONVERTED.rank),
+    }
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds)
+
+
