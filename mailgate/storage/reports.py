@@ -18,12 +18,13 @@ from mailgate.storage.models import CaseClose, Consultation, MailMessage, Staff,
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    received: list[tuple[str, str]]                                  # (owner, pool) per customer mail
+    received: list[tuple[str, str, datetime]]                        # owner, pool, at per customer mail
     closes: list[tuple[str, str, bool, bool, float]]                 # owner, pool, on_time, consulted, s
     consultations: list[tuple[str, str, str, bool | None, str]]      # owner, pool, dept, on_time, amount
     feedback: list[tuple[str, str]]                                  # (owner, pool) per case with feedback
     first_responses: list[tuple[str, str, float]]                    # owner, pool, seconds
-    open_at_end: list[tuple[str, str, bool]]                         # owner, pool, overdue
+    open_at_end: list[tuple[str, str, bool, int, str, datetime]]     # owner, pool, overdue, id, subject,
+                                                                     # created
     leads: list[tuple[str, str, str]]                                # owner, pool, stage
 
 
@@ -45,7 +46,7 @@ def facts(session: Session, since: datetime, until: datetime, resolve_within: di
     owner = func.coalesce(Staff.email, "")
     in_pool = [Ticket.pool == pool] if pool else []
     received = session.execute(
-        select(owner, Ticket.pool).select_from(MailMessage)
+        select(owner, Ticket.pool, MailMessage.at).select_from(MailMessage)
         .join(Ticket, Ticket.id == MailMessage.ticket_id).outerjoin(Staff, Staff.id == Ticket.owner_id)
         .where(MailMessage.kind.in_(("inbound", "feedback")), MailMessage.disposition == "personal",
                MailMessage.at >= since, MailMessage.at < until, *in_pool)).all()
@@ -75,7 +76,8 @@ def facts(session: Session, since: datetime, until: datetime, resolve_within: di
         Consultation.asked_at < until, Consultation.due_at < until,
         or_(Consultation.answered_at.is_(None), Consultation.answered_at >= until))
     still_open = session.execute(
-        select(owner, Ticket.pool, Ticket.created_at, Ticket.reply_due_at, Ticket.id.in_(late_consultation))
+        select(owner, Ticket.pool, Ticket.created_at, Ticket.reply_due_at, Ticket.id.in_(late_consultation),
+               Ticket.id, Ticket.subject)
         .select_from(Ticket).outerjoin(Staff, Staff.id == Ticket.owner_id)
         .where(Ticket.created_at < until, or_(Ticket.closed_at.is_(None), Ticket.closed_at >= until),
                *in_pool)).all()
@@ -85,7 +87,7 @@ def facts(session: Session, since: datetime, until: datetime, resolve_within: di
         .where(and_(Ticket.type == "lead", Ticket.created_at >= since, Ticket.created_at < until),
                *in_pool)).all()
     return Facts(
-        received=[(o, p) for o, p in received],
+        received=[(o, p, at) for o, p, at in received],
         closes=[(o, p, bool(t), bool(c), _seconds(at, created)) for o, p, t, c, at, created in closes],
         consultations=[(o, p, d, _on_time(due, answered, until), amount)
                        for o, p, d, due, answered, amount in consultations],
@@ -93,6 +95,7 @@ def facts(session: Session, since: datetime, until: datetime, resolve_within: di
         first_responses=[(o, p, _seconds(at, created)) for o, p, created, at in responses
                          if at is not None and at < until],
         open_at_end=[(o, p, bool(late) or _seconds(until, created) > resolve_within.get(p, 5 * 86400)
-                      or (due is not None and due < until)) for o, p, created, due, late in still_open],
+                      or (due is not None and due < until), case_id, subject, created)
+                     for o, p, created, due, late, case_id, subject in still_open],
         leads=[(o, p, s) for o, p, s in leads],
     )

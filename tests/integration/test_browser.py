@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from mailgate.app import App
-from mailgate.services import customers, tickets
+from mailgate.services import customers, reports, tickets
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
 from tests.integration.test_operators import add_staff, body_of, client_reply, inbox, send_as_staff
 from tests.integration.test_web import WEB
+from tests.mailer import mail, send
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
@@ -141,3 +142,26 @@ async def test_forms_confirmation_activation_and_account_in_chromium(
         assert not_blank(await do(browser.get_screenshot_as_png))
         await do(lambda: browser.get(f"{base}/account/case/1"))
         assert "This case belongs to someone else." in await do(lambda: browser.page_source)
+
+
+async def test_the_report_page_in_chromium_draws_its_charts_and_fetches_nothing(
+        app: App, sink: SmtpSink, browser: Any, tmp_path: Path) -> None:
+    await add_staff(app, "bob@example.com", "Bob")
+    for n in range(3):
+        await send(app, mail(subject=f"Question {n}", sender=f"c{n}@customer.example"),
+                   mail_from=f"c{n}@customer.example")
+    await settle(app)
+    await send_as_staff(app, client_reply(inbox(sink, "bob@example.com")[0], "Bob <bob@example.com>",
+                                          "#close\nDone."))
+    await settle(app)
+    page = await reports.report_page(app.ctx, "2026-11-20", "2026-11-27", by="operator")
+    path = tmp_path / "report.html"
+    path.write_text(page)
+    await do(lambda: browser.get(path.as_uri()))
+    charts = await do(lambda: browser.find_elements("css selector", ".chart svg"))
+    sizes = await do(lambda: [c.size for c in charts])
+    assert len(sizes) == 3 and all(s["width"] > 300 and s["height"] > 150 for s in sizes)
+    fetched = await do(lambda: browser.execute_script(
+        "return performance.getEntriesByType('resource').length"))
+    assert fetched == 0                                           # nothing loaded from anywhere
+    assert not_blank(await do(browser.get_screenshot_as_png))

@@ -10,6 +10,7 @@ import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 async def test_a_three_day_history_in_figures(make_app: Callable[..., App], sink: SmtpSink,
-                                              clock: FrozenClock) -> None:
+                                              clock: FrozenClock, tmp_path: Path) -> None:
     clock.current = T0
     pool = 'mode = "round_robin"\nresolve_within = "2d"'
     async with running(make_app(extra=FINANCE, support_pool=pool)) as app:
@@ -94,6 +95,14 @@ async def test_a_three_day_history_in_figures(make_app: Callable[..., App], sink
         await settle(app)
 
         data = await reports.report(app.ctx, "2026-11-23", "2026-11-26", by="operator")
+        page = await reports.report_page(app.ctx, "2026-11-23", "2026-11-26", by="operator")
+    (tmp_path / "report.html").write_text(page)
+    assert page.count("<svg") == 3 and "<script" not in page and "src=" not in page
+    assert 'Customer mails per day' in page and "2026-11-25" in page and "2026-11-26" not in page.split(
+        "Customer mails per day")[1].split("</svg>")[0]
+    overdue = page.split("Overdue at the end of the period")[1]
+    assert '<tr class="overdue"><td>MG#3</td><td>Contract</td><td>ann@example.com</td>' in overdue
+    assert "MG#1" not in overdue and "MG#2" not in overdue
     assert (data["since"], data["until"], data["tz"], data["by"]) == (
         "2026-11-23T00:00:00Z", "2026-11-26T00:00:00Z", "UTC", "operator")
     rows = {r["key"]: r for r in data["rows"]}
