@@ -35,7 +35,7 @@ class Alert:
 
 #: Alerts that are also mailed to ``[gateway] admin_address`` (a case nobody can take is mailed
 #: as a case notice of its own, once per case).
-MAILED: Final = frozenset({"sender_storm", "relay_unavailable", "database_unavailable"})
+MAILED: Final = frozenset({"sender_storm", "relay_unavailable", "database_unavailable", "report_failed"})
 
 
 class Alerts:

@@ -23,13 +23,14 @@ from mailgate.domain.effects import (
     ForwardCase,
     MailAdmin,
     MailDepartment,
+    MailReport,
     NotifyStaff,
     RecordEvent,
     RelayReply,
     SendTemplate,
     WelcomeCustomer,
 )
-from mailgate.outbound.compose import Envelope
+from mailgate.outbound.compose import Envelope, Part
 from mailgate.outbound.render import render_html
 from mailgate.storage import mailstate, messages
 from mailgate.storage.models import Ticket
@@ -95,6 +96,16 @@ def _answer_sender(session: Session, ctx: Context, effect: AnswerSender, now: da
                                                                 ctx.config.gateway.name)), now)
 
 
+def _mail_report(session: Session, ctx: Context, effect: MailReport, now: datetime) -> None:
+    """A scheduled report, from the first mailbox, with the report as an attachment."""
+    box = ctx.config.mailboxes[0]
+    envelope = Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=effect.to,
+                        message_id=f"<mg.report.{secrets.token_hex(8)}@{ctx.config.message_id_domain}>",
+                        auto_submitted="auto-generated", loop_marker=ctx.loop_marker)
+    queue_mail(session, Outgoing(None, envelope, effect.subject, effect.text, disposition="report",
+                                 parts=[Part(effect.filename, effect.content_type, effect.data)]), now)
+
+
 _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     SendTemplate: _send,
     ForwardCase: forwarding.forward_case,
@@ -104,4 +115,5 @@ _MAILERS: dict[type, Callable[[Session, Context, Any, datetime], None]] = {
     MailAdmin: forwarding.mail_admin,
     WelcomeCustomer: customers.welcome,
     AnswerSender: _answer_sender,
+    MailReport: _mail_report,
 }

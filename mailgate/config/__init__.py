@@ -11,6 +11,7 @@ from mailgate.config.model import (
     MailboxConfig,
     PoolConfig,
     QuestionConfig,
+    ReportConfig,
     SmtpInConfig,
     SmtpOutConfig,
     WebConfig,
@@ -21,6 +22,7 @@ from mailgate.config.model import (
 
 __all__ = [
     "Config", "DepartmentConfig", "FieldConfig", "GatewayConfig", "ImapConfig", "MailboxConfig",
-    "PoolConfig", "QuestionConfig", "SmtpInConfig", "SmtpOutConfig", "WebConfig", "WebFormConfig",
+    "PoolConfig", "QuestionConfig", "ReportConfig", "SmtpInConfig", "SmtpOutConfig", "WebConfig",
+    "WebFormConfig",
     "load_config", "parse_duration", "parse_size",
 ]

@@ -29,6 +29,7 @@ from mailgate.config.model import (
     MailboxConfig,
     PoolConfig,
     QuestionConfig,
+    ReportConfig,
     SmtpInConfig,
     SmtpOutConfig,
     WebConfig,
@@ -131,7 +132,7 @@ def _scalar(hint: Any, raw: object, fld: dataclasses.Field[Any]) -> object:
 
 def _check(config: Config) -> list[str]:
     """Cross-key checks that the per-key conversion cannot see."""
-    problems = _check_mailboxes(config) + _check_web(config)
+    problems = _check_mailboxes(config) + _check_web(config) + _check_reports(config)
     for pool in config.pools:
         if pool.mode not in ("manager", "round_robin", "pull"):
             problems.append(f"pool.{pool.name}.mode: must be manager, round_robin or pull")
@@ -183,6 +184,21 @@ def _check_mailboxes(config: Config) -> list[str]:
         if box.imap is not None:
             problems += _check_imap_tls(box.name, box.imap)
         seen.add(box.name)
+    return problems
+
+
+def _check_reports(config: Config) -> list[str]:
+    problems = []
+    for report in config.reports:
+        where = f"report.{report.name}"
+        if report.every not in ("daily", "weekly", "monthly"):
+            problems.append(f"{where}.every: daily, weekly or monthly")
+        if report.by not in ("", "operator", "pool", "department"):
+            problems.append(f"{where}.by: operator, pool or department")
+        if report.format not in ("html", "csv", "table"):
+            problems.append(f"{where}.format: html, csv or table")
+        if not report.to or not all(_ADDRESS.match(a) for a in report.to):
+            problems.append(f"{where}.to: one or more e-mail addresses")
     return problems
 
 
@@ -246,7 +262,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def _build(path: Path, data: dict[str, Any], loader: _Loader) -> Config:
     sections = {"gateway", "smtp_in", "smtp_out", "mailbox", "pool", "department", "question",
-                "field", "web"}
+                "field", "web", "report"}
     for key in data:
         if key not in sections:
             loader.problems.append(f"{key}: unknown key")
@@ -260,7 +276,7 @@ def _build(path: Path, data: dict[str, Any], loader: _Loader) -> Config:
                                 for i, item in enumerate(_list(data, name, loader))) if t is not None)
         for name, cls in (("mailbox", MailboxConfig), ("pool", PoolConfig),
                           ("department", DepartmentConfig), ("question", QuestionConfig),
-                          ("field", FieldConfig))
+                          ("field", FieldConfig), ("report", ReportConfig))
     }
     if not data.get("mailbox"):
         loader.problems.append("mailbox: at least one [[mailbox]] is required")
@@ -273,7 +289,7 @@ def _build(path: Path, data: dict[str, Any], loader: _Loader) -> Config:
     config = Config(path=path, gateway=gateway, smtp_in=smtp_in, smtp_out=smtp_out,
                     mailboxes=lists["mailbox"], pools=lists["pool"],
                     departments=lists["department"], questions=lists["question"],
-                    fields=lists["field"], web=web)
+                    fields=lists["field"], web=web, reports=lists["report"])
     problems += [p for p in _check(config) if p not in problems]    # every problem in one pass
     if problems:
         raise ConfigError(problems)

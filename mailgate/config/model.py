@@ -201,6 +201,17 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportConfig:
+    """A report mailed by the timer sweep for each period that has just ended (SPEC §2, §11)."""
+
+    name: str
+    to: tuple[str, ...]
+    every: str = "weekly"            # daily | weekly | monthly, in [gateway] timezone
+    by: str = ""                     # operator | pool | department, or '' for the totals only
+    format: str = "html"             # html (attached, with a text summary) | csv | table
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration; paths are absolute."""
 
@@ -214,6 +225,7 @@ class Config:
     questions: tuple[QuestionConfig, ...] = ()
     fields: tuple[FieldConfig, ...] = ()
     web: WebConfig | None = None
+    reports: tuple[ReportConfig, ...] = ()
 
     @property
     def base_dir(self) -> Path:

@@ -109,5 +109,17 @@ class AnswerSender:
     context: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class MailReport:
+    """A scheduled report to its recipients: a plain-text summary, the report attached."""
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 Effect = (SendTemplate | RecordEvent | ForwardCase | RelayReply | NotifyStaff | MailDepartment | MailAdmin
-          | WelcomeCustomer | AnswerSender)
+          | WelcomeCustomer | AnswerSender | MailReport)

@@ -7,18 +7,27 @@ wall clock there says. Every key of SPEC §11 is in every row; the ``all`` row c
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.orm import Session
+
 from mailgate.cases.context import Context
+from mailgate.config import ReportConfig
+from mailgate.domain.effects import Effect, MailReport
 from mailgate.domain.leads import Stage
 from mailgate.domain.reporting import percentile, share, total
+from mailgate.domain.schedule import last_period
 from mailgate.errors import UsageError
 from mailgate.outbound import charts
-from mailgate.storage import reports
+from mailgate.services import units
+from mailgate.storage import due, reports
 
+_WIDTH: Final = 80                  # the table fits 80 columns
 GROUPINGS: Final = ("operator", "pool", "department")
 KEYS: Final = (
     "key", "received", "closed", "closed_on_time", "closed_on_time_consulted", "closed_late",
@@ -177,3 +186,97 @@ def _whole(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds)
 
 
+
+
+#: Short labels for the table (the CSV and JSON use the SPEC's keys).
+LABELS = {
+    "received": "mails received", "closed": "closed", "closed_on_time": "  on time",
+    "closed_on_time_consulted": "  on time, consulted", "closed_late": "  late",
+    "closed_late_consulted": "  late, consulted", "consulted": "consultations",
+    "consulted_on_time": "  answered on time", "consulted_late": "  answered late",
+    "consultation_amount": "  amount", "feedback": "feedback", "feedback_pct": "feedback % of closed",
+    "first_response_median_s": "first response median", "first_response_p90_s": "first response p90",
+    "resolution_median_s": "resolution median", "resolution_p90_s": "resolution p90",
+    "open_at_end": "open at the end", "overdue_at_end": "overdue at the end", "leads_new": "leads",
+    "leads_contacted": "  contacted", "leads_qualified": "  qualified", "leads_converted": "  converted",
+}
+
+
+def duration(value: Any) -> str:
+    if value is None:
+        return "-"
+    seconds = int(value)
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def table(data: dict[str, Any]) -> str:
+    """Figures down, groups across, fitting 80 columns (more groups: more blocks)."""
+    label_width = max(len(v) for v in LABELS.values()) + 1
+    col = 14
+    per_block = max(1, (_WIDTH - label_width) // col)
+    rows = data["rows"]
+    out = [f"report {data['since']} .. {data['until']} ({data['tz']}), by {data['by']}"]
+    for start in range(0, len(rows), per_block):
+        block = rows[start:start + per_block]
+        out.append("")
+        out.append("".ljust(label_width) + "".join(str(r["key"])[:col - 1].rjust(col) for r in block))
+        for key, label in LABELS.items():
+            cells = [duration(r[key]) if key.endswith("_s") else str(r[key]) for r in block]
+            out.append(label.ljust(label_width) + "".join(c[:col - 1].rjust(col) for c in cells))
+    return "\n".join(line.rstrip() for line in out)
+
+
+def as_csv(data: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(KEYS), lineterminator="\n")
+    writer.writeheader()
+    for row in data["rows"]:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in KEYS})
+    return buffer.getvalue()
+
+
+# --- scheduled reports ([[report]], SPEC §2) ---------------------------------------------------
+
+async def mail_scheduled(ctx: Context, now: datetime) -> int:
+    """Mail each ``[[report]]`` for the period that has just ended, once per period (across
+    restarts and processes: the period is claimed in the same transaction as the mail is
+    queued); periods that began before mailgate first saw the report are not back-filled. A
+    failure is an alert (mailed to ``admin_address``); return how many reports were queued."""
+    sent = 0
+    tz = zone(ctx.config.gateway.timezone)
+    for cfg in ctx.config.reports:
+        try:
+            sent += await _mail_one(ctx, cfg, now, tz)
+        except Exception as exc:  # one broken report must not stop the sweep or the others
+            ctx.alerts.fire("report_failed", cfg.name, f"{type(exc).__name__}: {str(exc)[:300]}", now)
+    return sent
+
+
+async def _mail_one(ctx: Context, cfg: ReportConfig, now: datetime, tz: ZoneInfo) -> int:
+    first_seen = await ctx.db.run(lambda s: due.report_first_seen(s, cfg.name, now))
+    start, end = last_period(cfg.every, now, tz)
+    if start < first_seen:
+        return 0                                     # no back-fill: the first whole period after
+    local = (start.astimezone(tz).strftime("%Y-%m-%dT%H:%M"), end.astimezone(tz).strftime("%Y-%m-%dT%H:%M"))
+    data = await report(ctx, *local, by=cfg.by or None, tz=tz.key)
+    summary = table(data)
+    day = start.astimezone(tz).date().isoformat()
+    if cfg.format == "html":
+        page = await report_page(ctx, *local, by=cfg.by or None, tz=tz.key)
+        attachment = (f"report-{cfg.name}-{day}.html", "text/html", page.encode())
+    elif cfg.format == "csv":
+        attachment = (f"report-{cfg.name}-{day}.csv", "text/csv", as_csv(data).encode())
+    else:
+        attachment = (f"report-{cfg.name}-{day}.txt", "text/plain", summary.encode())
+    subject = f"{ctx.config.gateway.name} {cfg.every} report {cfg.name}: {day}"
+    text = f"{summary}\n\nThe full report is attached ({attachment[0]}).\n"
+    mail = MailReport(tuple(cfg.to), subject, text, *attachment)
+
+    def work(session: Session, at: datetime) -> list[Effect]:
+        return [mail] if due.claim_report(session, cfg.name, start) else []
+
+    return await units.run(ctx, work)

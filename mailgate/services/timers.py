@@ -22,6 +22,7 @@ from mailgate.domain import deadlines
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, SendTemplate
 from mailgate.domain.states import Category
 from mailgate.services import units
+from mailgate.services.reports import mail_scheduled
 from mailgate.storage import cases, due, reads
 from mailgate.storage import staff as staff_repo
 from mailgate.storage.due import Deadline
@@ -38,11 +39,12 @@ class SweepReport:
     approval_reminders: int = 0
     routed: int = 0             # cases nobody could take before that now have someone
     digests: int = 0
+    reports: int = 0
 
     @property
     def total(self) -> int:
         return (self.rolled_over + self.expired + self.consultations_overdue + self.approval_reminders
-                + self.routed + self.digests)
+                + self.routed + self.digests + self.reports)
 
 
 async def sweep(ctx: Context) -> SweepReport:
@@ -56,6 +58,7 @@ async def sweep(ctx: Context) -> SweepReport:
         approval_reminders=await _each(ctx, Deadline.APPROVAL, _approval_reminder, now),
         routed=await _each(ctx, Deadline.UNROUTED, _retry_unrouted, now),
         digests=await _digests(ctx, now),
+        reports=await mail_scheduled(ctx, now),
     )
     if report.total:
         log.info("timers_swept rolled_over=%s expired=%s consultations_overdue=%s reminders=%s routed=%s "

@@ -12,11 +12,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import ConsultationState, DraftState
-from mailgate.storage.models import Consultation, Draft, PoolState, Ticket
+from mailgate.storage.db import insert_once
+from mailgate.storage.models import Consultation, Draft, PoolState, ReportState, Ticket
 
 BATCH: Final = 100
 
@@ -70,3 +71,20 @@ def claim_digest(session: Session, pool: str, day: str) -> bool:
     return bool(session.connection().execute(
         update(PoolState).where(PoolState.name == pool, PoolState.digest_on < day)
         .values(digest_on=day)).rowcount)
+
+
+def report_first_seen(session: Session, name: str, now: datetime) -> datetime:
+    """When the scheduled report ``name`` was first seen (recorded now if never)."""
+    session.connection().execute(insert_once(session, ReportState),
+                                 {"name": name, "first_seen_at": now, "last_start": None})
+    seen = session.scalar(select(ReportState.first_seen_at).where(ReportState.name == name))
+    assert seen is not None
+    return seen
+
+
+def claim_report(session: Session, name: str, start: datetime) -> bool:
+    """Whether this unit of work mails the report's period starting at ``start`` (once, anywhere)."""
+    return bool(session.connection().execute(
+        update(ReportState).where(ReportState.name == name,
+                                  or_(ReportState.last_start.is_(None), ReportState.last_start < start))
+        .values(last_start=start)).rowcount)

@@ -465,3 +465,13 @@ class CaseClose(Base):
     on_time: Mapped[bool] = mapped_column(default=True)
     consulted: Mapped[bool] = mapped_column(default=False)
     __table_args__ = (Index("ix_case_close_at", "at"),)
+
+
+class ReportState(Base):
+    """A scheduled report: when mailgate first saw it (no back-fill before that) and the start of
+    the last period it mailed; claiming a period is a conditional update (one process sends)."""
+
+    __tablename__ = "report_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    first_seen_at: Mapped[datetime]
+    last_start: Mapped[datetime | None]

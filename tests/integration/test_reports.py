@@ -17,7 +17,7 @@ import pytest
 from mailgate.app import App
 from mailgate.cli.reporting import as_csv, table
 from mailgate.errors import UsageError
-from mailgate.services import reports, tickets
+from mailgate.services import reports, tickets, timers
 from tests.conftest import running, settle
 from tests.fakes import FrozenClock, SmtpSink
 from tests.integration.test_operators import add_staff, body_of, client_reply, inbox, send_as_staff
@@ -149,3 +149,42 @@ async def test_the_period_is_read_in_its_time_zone_across_a_dst_change(app: App)
                          (("x", "2026-10-25"), "a date like")):
         with pytest.raises(UsageError, match=message):
             await reports.report(app.ctx, *bad)
+
+
+REPORT = '[[report]]\nname = "daily"\nto = ["mia@example.com"]\nevery = "daily"\nformat = "html"\n'
+
+
+async def test_a_scheduled_report_is_mailed_once_per_period_across_a_restart(
+        make_app: Callable[..., App], sink: SmtpSink, clock: FrozenClock) -> None:
+    clock.current = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def reports_mailed() -> list[EmailMessage]:
+        return [m for m in inbox(sink, "mia@example.com") if "daily report" in m["Subject"]]
+
+    async with running(make_app(extra=REPORT)) as app:
+        await timers.sweep(app.ctx)                      # first seen on the 23rd at 09:00
+        await send(app, mail(subject="Monday"))
+        clock.current = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+        await timers.sweep(app.ctx)                      # the 23rd began before: no back-fill
+        await send(app, mail(subject="Tuesday", sender="dan@customer.example"),
+                   mail_from="dan@customer.example")
+        clock.current = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+        assert (await timers.sweep(app.ctx)).reports == 1
+        assert (await timers.sweep(app.ctx)).reports == 0
+        await settle(app)
+    async with running(make_app(extra=REPORT)) as app:     # a restart the same day: nothing new
+        await timers.sweep(app.ctx)
+        await settle(app)
+        [mailed] = reports_mailed()
+        assert mailed["Subject"] == "Example Support daily report daily: 2026-11-24"
+        text = body_of(mailed)
+        assert "mails received" in text and "report-daily-2026-11-24.html" in text
+        [attached] = list(mailed.iter_attachments())
+        assert attached.get_filename() == "report-daily-2026-11-24.html"
+        page = attached.get_content()
+        assert page.count("<svg") == 3 and "<script" not in page
+        assert '<td>received</td><td>1</td>' in page                     # Tuesday's mail only
+        clock.current = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+        await timers.sweep(app.ctx)
+        await settle(app)
+        assert [m["Subject"][-10:] for m in reports_mailed()] == ["2026-11-24", "2026-11-25"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from mailgate.domain.folders import CaseFacts, Folder, coarse, folder_of
 from mailgate.domain.intake import Action, CaseView, decide
 from mailgate.domain.leads import Stage, advance, contacted
 from mailgate.domain.reporting import percentile, share, total
+from mailgate.domain.schedule import last_period
 from mailgate.domain.states import DEFAULT_STATUSES, TRANSITIONS, Category, Event, next_category
 from mailgate.errors import Refused, TransitionError
 
@@ -177,3 +179,20 @@ def test_percentiles_shares_and_sums() -> None:
     assert percentile([7.0], 90) == 7.0 and percentile(list(map(float, range(1, 11))), 90) == 9.0
     assert share(1, 3) == 33.3 and share(0, 0) == 0.0 and share(2, 2) == 100.0
     assert total(["120.50", "0.25", "", "x"]) == "120.75" and total([]) == "0.00"
+
+
+# --- report periods (SPEC §2 [[report]]) -----------------------------------------------------
+
+def test_the_period_that_has_just_ended() -> None:
+    tz = ZoneInfo("Europe/Budapest")
+    now = datetime(2026, 11, 4, 7, 30, tzinfo=UTC)                          # a Wednesday
+    def day(month: int, dom: int) -> datetime:
+        return datetime(2026, month, dom, tzinfo=tz)
+
+    assert last_period("daily", now, tz) == (day(11, 3), day(11, 4))
+    assert last_period("weekly", now, tz) == (day(10, 26), day(11, 2))
+    assert last_period("monthly", now, tz) == (day(10, 1), day(11, 1))
+    start, end = last_period("daily", datetime(2026, 10, 26, 1, tzinfo=UTC), tz)
+    assert end - start == timedelta(hours=25)                              # the DST change
+    with pytest.raises(ValueError):
+        last_period("hourly", now, tz)
