@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases import approvals, assignment, consultations, lifecycle, people
 from mailgate.cases.context import Context
+from mailgate.cases.mailing import signed
 from mailgate.domain import deadlines
 from mailgate.domain.effects import Effect, NotifyStaff, RecordEvent, SendTemplate
 from mailgate.domain.states import Category
+from mailgate.mail.tokens import Purpose
 from mailgate.services import units
 from mailgate.services.reports import mail_scheduled
 from mailgate.storage import cases, due, reads
@@ -165,20 +167,31 @@ def _digest(session: Session, ctx: Context, pool: str, now: datetime) -> int:
     staff_repo.last_assigned(session, pool)           # makes sure the pool's state row exists
     if not due.claim_digest(session, pool, today):
         return 0                                      # sent today already (here or elsewhere)
-    lines = _digest_lines(session, ctx, pool, now)
+    lines = _digest_lines(session, ctx, pool, now, manager.id)
     if not lines:
         return 0                                      # nothing open: no mail today
     units.carry_out(session, ctx, [NotifyStaff("manager_digest", manager.id, 0, {
-        "pool": pool, "lines": lines, "count": len(lines), "day": today})], now)
+        "pool": pool, "lines": lines, "count": sum(1 for line in lines if not line.startswith(" ")),
+        "day": today})], now)
     return 1
 
 
-def _digest_lines(session: Session, ctx: Context, pool: str, now: datetime) -> Sequence[str]:
+def _digest_lines(session: Session, ctx: Context, pool: str, now: datetime,
+                  manager_id: int) -> Sequence[str]:
+    """One line per unresolved case, flagged as the reports flag it (past a reply or customer
+    deadline, or past the pool's ``resolve_within``), each with a signed address under it: a
+    mail there is the manager's reply on that case (``#assign bob``, ``#priority urgent``…)."""
     lines = []
+    within = next((p.resolve_within for p in ctx.config.pools if p.name == pool), None)
     for case in reads.unresolved_in_pool(session, pool):
-        overdue = " OVERDUE" if case.due is not None and case.due <= now else ""
+        late = (case.due is not None and case.due <= now) or (
+            within is not None and case.created_at is not None and now - case.created_at > within)
+        overdue = " (!) OVERDUE" if late else ""
         lines.append(f"{ctx.tag(case.id)} {case.status:<22} {case.owner or '(unassigned)':<28}"
                      f" {case.subject[:50]}{overdue}")
+        box = ctx.mailbox_for([], case.mailbox)
+        address, _ = signed(ctx, box, case.id, manager_id, Purpose.NOTICE)
+        lines.append(f"    act on it: mailto:{address}?subject={ctx.tag(case.id)}")
     lines += [f"{ctx.tag(c.ticket_id)} consultation with {c.department} overdue since "
               f"{c.due_at:%Y-%m-%d %H:%M}" for c in reads.overdue_consultations(session, pool, now)]
     return lines

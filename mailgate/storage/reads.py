@@ -204,6 +204,8 @@ class DigestCase:
     owner: str | None
     subject: str
     due: datetime | None            # the nearest reply or customer deadline
+    created_at: datetime | None = None
+    mailbox: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,8 @@ def unresolved_in_pool(session: Session, pool: str) -> list[DigestCase]:
         .outerjoin(Staff, Ticket.owner_id == Staff.id)
         .where(Ticket.pool == pool, Status.category.not_in(UNRESOLVED)).order_by(Ticket.id)).all()
     return [DigestCase(t.id, name, owner, t.subject,
-                       min((d for d in (t.reply_due_at, t.customer_due_at) if d is not None), default=None))
+                       min((d for d in (t.reply_due_at, t.customer_due_at) if d is not None), default=None),
+                       t.created_at, t.mailbox)
             for t, name, owner in rows]
 
 

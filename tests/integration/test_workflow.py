@@ -3,6 +3,7 @@ consultations, the questionnaire on close, and the timer sweep moved by a frozen
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -305,6 +306,15 @@ async def test_daily_digest_to_the_pool_manager_once_a_day(
         [digest] = [m for m in inbox(sink, "mia@example.com")
                     if m["Subject"].startswith("Pool support") and today in m["Subject"]]
         assert "MG#1" in body_of(digest) and "(unassigned)" in body_of(digest)
+        assert digest["Subject"].startswith("Pool support: 1 open item(s)")
+        act = re.search(r"act on it: mailto:(support\+c1s\S+@example\.com)\?subject=MG#1", body_of(digest))
+        assert act, body_of(digest)
+        # Mia acts on the case from the digest: a mail to that address is her reply on MG#1.
+        await add_staff(app, "bob@example.com", "Bob")
+        order = mail(sender="Mia <mia@example.com>", to=act[1], subject="Re: MG#1", body="#assign bob\n")
+        await send(app, order, mail_from="mia@example.com", rcpts=[act[1]])
+        await settle(app)
+        assert (await tickets.show_ticket(app.ctx, 1))["owner"] == "bob@example.com"
 
 
 
