@@ -434,6 +434,93 @@ def search_figures(n: int, url: str) -> dict[str, float]:
     return result
 
 
+def report_seconds(n: int, url: str, folder: Path) -> float:
+    """``report --by operator`` over 30 days of ``n`` cases with five messages each, a close for
+    half of them and a consultation for one in ten: the median of three runs, in seconds."""
+    import random
+    import statistics
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from mailgate.app import App
+    from mailgate.config import load_config
+    from mailgate.services import reports
+    from mailgate.storage import migrate
+    from mailgate.storage.models import CaseClose, Consultation, MailMessage, Staff, Ticket
+
+    migrate.upgrade(url)
+    config = write_config(folder, free_port(), free_port())
+    config.write_text(config.read_text().replace(f"sqlite:///{folder}/mailgate.db", url))
+    engine = create_engine(url)
+    rng = random.Random(11)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(Staff), [{
+            "id": i, "email": f"op{i}@example.com", "name": f"Op {i}", "roles": "operator", "active": True,
+            "trainee": False, "receipts": True, "footer_text": "", "created_at": start}
+            for i in range(1, 21)])
+        for first in range(1, n + 1, 5000):
+            ids = range(first, min(first + 5000, n + 1))
+            made = {i: start + timedelta(seconds=rng.randrange(30 * 86400)) for i in ids}
+            conn.execute(insert(Ticket), [{
+                "id": i, "type": "support", "subject": f"Question {i}", "status_id": 1, "priority": "normal",
+                "pool": "support", "owner_id": 1 + i % 20, "requester": f"c{i}@example.org",
+                "requester_name": "",
+                "acked": True, "close_requested": False, "answers": {}, "mailbox": "support", "site": "",
+                "channel": "email", "fields": {}, "created_at": made[i], "updated_at": made[i]} for i in ids])
+            conn.execute(insert(MailMessage), [{
+                "ticket_id": i, "kind": "inbound" if k % 2 == 0 else "outbound",
+                "disposition": "personal" if k % 2 == 0 else "reply", "message_id": f"<{i}.{k}@b>",
+                "from_addr": "", "to_addrs": [], "subject": "", "text": "hello", "author": "",
+                "at": made[i] + timedelta(hours=k)} for i in ids for k in range(5)])
+            conn.execute(insert(CaseClose), [{
+                "ticket_id": i, "at": made[i] + timedelta(days=rng.randrange(1, 8)),
+                "owner": f"op{1 + i % 20}@example.com", "pool": "support", "on_time": rng.random() < 0.7,
+                "consulted": i % 10 == 0} for i in ids if i % 2 == 0])
+            conn.execute(insert(Consultation), [{
+                "ticket_id": i, "department": "finance", "address": "finance@example.com", "question": "?",
+                "amount": "10.00", "currency": "", "state": "answered", "asked_at": made[i],
+                "due_at": made[i] + timedelta(days=2),
+                "answered_at": made[i] + timedelta(days=rng.randrange(1, 4)),
+                "answered_by": "f@example.com"} for i in ids if i % 10 == 0])
+    engine.dispose()
+    app = App.build(load_config(config))
+
+    async def once() -> float:
+        began = time.perf_counter()
+        await reports.report(app.ctx, "2026-11-01", "2026-12-01", by="operator", tz="UTC")
+        return time.perf_counter() - began
+
+    async def runs() -> list[float]:
+        try:
+            return [await once() for _ in range(3)]
+        finally:
+            await app.ctx.db.dispose()
+
+    return statistics.median(asyncio.run(runs()))
+
+
+def report_rows(n: int, folder: Path) -> list[tuple[str, float]]:
+    rows = [("SQLite", report_seconds(n, f"sqlite:///{folder}/report.db", folder))]
+    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+    try:
+        import psycopg
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report")
+            conn.execute("CREATE DATABASE mailgate_bench_report")
+    except Exception as exc:
+        print(f"(PostgreSQL report figures skipped: {type(exc).__name__})")
+        return rows
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        rows.append(("PostgreSQL", report_seconds(n, f"{base}/mailgate_bench_report", folder)))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report WITH (FORCE)")
+    return rows
+
+
 def search_rows(n: int, folder: Path) -> list[tuple[str, dict[str, float]]]:
     rows = [("SQLite", search_figures(n, f"sqlite:///{folder}/search.db"))]
     admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
@@ -454,6 +541,27 @@ def search_rows(n: int, folder: Path) -> list[tuple[str, dict[str, float]]]:
     return rows
 
 
+def run_only(args: argparse.Namespace) -> bool:
+    """One of the ``--…-only`` rows by itself; True if one was asked for."""
+    only = {
+        "report_only": lambda tmp: print_report(args.report or 100_000, tmp),
+        "web_only": lambda tmp: print_web(args.web or 1000, tmp),
+        "import_only": lambda tmp: print_import(load_corpus(2000), args.import_n or 20_000, tmp),
+        "search_only": lambda tmp: print_search(args.search or 100_000, tmp),
+    }
+    for flag, run in only.items():
+        if getattr(args, flag):
+            with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+                run(Path(tmp))
+            return True
+    return False
+
+
+def print_report(n: int, folder: Path) -> None:
+    for name, seconds in report_rows(n, folder):
+        print(f"report --by operator over 30 days, {n} cases, {5 * n} messages, {name}: {seconds:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -469,18 +577,11 @@ def main() -> None:
     parser.add_argument("--web", type=int, default=0, metavar="N",
                         help="also time N web form submissions by 20 concurrent clients (SQLite)")
     parser.add_argument("--web-only", action="store_true", help="only the --web figures")
+    parser.add_argument("--report", type=int, default=0, metavar="N",
+                        help="also time report --by operator on N cases, 5N messages")
+    parser.add_argument("--report-only", action="store_true", help="only the --report figures")
     args = parser.parse_args()
-    if args.web_only:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_web(args.web or 1000, Path(tmp))
-        return
-    if args.import_only:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_import(load_corpus(2000), args.import_n or 20_000, Path(tmp))
-        return
-    if args.search_only:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_search(args.search or 100_000, Path(tmp))
+    if run_only(args):
         return
     msgs = load_corpus(2000)[: args.n]
     folder = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))

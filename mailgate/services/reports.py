@@ -76,10 +76,11 @@ async def _compute(ctx: Context, since: str, until: str, by: str | None, pool: s
         raise UsageError("--until must come after --since")
     within = {p.name: p.resolve_within.total_seconds() for p in ctx.config.pools}
     found = await ctx.db.run(lambda s: reports.facts(s, start, end, within, pool))
-    rows = [_row("all", found, lambda owner, pool_name, dept="": True)]
+    everyone: Callable[..., bool] = lambda owner, pool_name, dept="": True  # noqa: E731
+    rows = [_row("all", found, everyone)]
     if by is not None:
-        for key in _keys(found, by):
-            rows.append(_row(key, found, _member(by, key)))
+        for key, part in _split(found, by).items():
+            rows.append(_row(key, part, everyone if by != "department" else _member(by, key)))
     return {"since": _iso(start), "until": _iso(end), "tz": where.key, "by": by or "all", "rows": rows}, found
 
 
@@ -133,6 +134,29 @@ def _member(by: str, key: str) -> Callable[..., bool]:
     if by == "pool":
         return lambda owner, pool_name, dept="": pool_name == key
     return lambda owner, pool_name, dept=None: dept == key       # department: its consultations only
+
+
+def _split(found: reports.Facts, by: str) -> dict[str, reports.Facts]:
+    """The facts of each group, in one pass over each list (groups sorted by key)."""
+    keys = _keys(found, by)
+    if by == "department":
+        return {key: found for key in keys}     # a department's row counts its consultations only
+    index = 0 if by == "operator" else 1
+
+    def key_of(row: tuple[Any, ...]) -> str:
+        return str(row[index]) or ("(nobody)" if by == "operator" else "")
+
+    parts: dict[str, dict[str, list[Any]]] = {k: {f: [] for f in _FACT_LISTS} for k in keys}
+    for name in _FACT_LISTS:
+        for row in getattr(found, name):
+            group = parts.get(key_of(row))
+            if group is not None:
+                group[name].append(row)
+    return {k: reports.Facts(**lists) for k, lists in parts.items()}
+
+
+_FACT_LISTS: Final = ("received", "closes", "consultations", "feedback", "first_responses", "open_at_end",
+                      "leads")
 
 
 def _keys(found: reports.Facts, by: str) -> list[str]:
