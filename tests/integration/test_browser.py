@@ -65,9 +65,16 @@ def fill(driver: Any, values: dict[str, str]) -> None:
 
 
 def submit(driver: Any) -> str:
+    """Click the form's button and return the page it leads to (once that page has replaced this
+    one: a click does not wait for the navigation it starts)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
+    old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
     return str(driver.page_source)
 
 

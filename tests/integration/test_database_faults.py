@@ -72,7 +72,7 @@ async def test_backends_terminated_mid_transaction_leave_no_partial_case(
     print(f"\n{len(killed)} backends terminated ({killed.count('idle in transaction')} idle in a "
           f"transaction); {sum(tries) - MAILS} SMTP retries")
     assert killed.count("idle in transaction") >= 3        # transactions really were cut
-    await settle(app, seconds=60)
+    await settle(app, seconds=120)
 
     def counts(s: Session) -> dict[str, object]:
         return {
