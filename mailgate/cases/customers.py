@@ -65,8 +65,8 @@ def welcome(session: Session, ctx: Context, effect: WelcomeCustomer, now: dateti
                                  html=render_html(ctx.renderer, rendered.text, ctx.config.gateway.name)), now)
 
 
-def peek(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
-    """The customer an activation token is for, checked as ``activate`` does, not spent.
+def _checked(session: Session, ctx: Context, token: str, now: datetime) -> tuple[Customer, str]:
+    """The customer an activation token is for, and its nonce, if the link may still be used.
 
     Raises:
         LinkError: altered, expired, used already, or for a disabled customer.
@@ -77,9 +77,15 @@ def peek(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
         raise NotFound("this link is for a customer who no longer exists")
     if customer.state == "disabled":
         raise LinkError("disabled", f"{customer.email} is disabled: ask us to enable it again")
-    if not customers.nonce_open(session, str(payload.get("n", "")), ACTIVATION, customer.id):
+    nonce = str(payload.get("n", ""))
+    if not customers.nonce_open(session, nonce, ACTIVATION, customer.id):
         raise LinkError("used", "this link was used already; each activation link works once")
-    return customer
+    return customer, nonce
+
+
+def peek(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
+    """The customer an activation token is for, checked as ``activate`` does, not spent."""
+    return _checked(session, ctx, token, now)[0]
 
 
 def activate(session: Session, ctx: Context, token: str, now: datetime) -> Customer:
@@ -88,13 +94,8 @@ def activate(session: Session, ctx: Context, token: str, now: datetime) -> Custo
     Raises:
         LinkError: altered, expired, already used, or for a disabled customer.
     """
-    payload = verify(ctx.secret, ACTIVATION, token, now)
-    customer = customers.by_id(session, int(payload.get("c", 0)))
-    if customer is None:
-        raise NotFound("this link is for a customer who no longer exists")
-    if customer.state == "disabled":
-        raise LinkError("disabled", f"{customer.email} is disabled: ask us to enable it again")
-    if not customers.spend_nonce(session, str(payload.get("n", "")), ACTIVATION, customer.id, now):
+    customer, nonce = _checked(session, ctx, token, now)
+    if not customers.spend_nonce(session, nonce, ACTIVATION, customer.id, now):
         raise LinkError("used", "this link was used already; each activation link works once")
     customer.state = "active"
     customer.activated_at = customer.activated_at or now

@@ -5,6 +5,7 @@ operator, the CSV against the JSON, and the table's width."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Callable
@@ -188,3 +189,22 @@ async def test_a_scheduled_report_is_mailed_once_per_period_across_a_restart(
         await timers.sweep(app.ctx)
         await settle(app)
         assert [m["Subject"][-10:] for m in reports_mailed()] == ["2026-11-24", "2026-11-25"]
+
+
+async def test_two_processes_sweeping_at_once_mail_a_period_once(
+        make_app: Callable[..., App], sink: SmtpSink, clock: FrozenClock) -> None:
+    # Two daemons' sweeps on one database at the same moment (two engines, two pools of
+    # connections, as two processes have): the period is claimed once, so it is mailed once.
+    clock.current = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    async with running(make_app(extra=REPORT)) as app:
+        await timers.sweep(app.ctx)                                     # first seen
+        other = make_app(extra=REPORT)
+        try:
+            clock.current = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+            done = await asyncio.gather(*(reports.mail_scheduled(a.ctx, clock.current)
+                                          for a in (app, other, app, other)))
+            assert sorted(done) == [0, 0, 0, 1]
+            await settle(app)
+        finally:
+            await other.ctx.db.dispose()
+    assert len([m for m in inbox(sink, "mia@example.com") if "daily report" in m["Subject"]]) == 1
