@@ -281,10 +281,12 @@ async def mail_scheduled(ctx: Context, now: datetime) -> int:
 
 
 async def _mail_one(ctx: Context, cfg: ReportConfig, now: datetime, tz: ZoneInfo) -> int:
-    first_seen = await ctx.db.run(lambda s: due.report_first_seen(s, cfg.name, now))
+    first_seen, last_start = await ctx.db.run(lambda s: due.report_first_seen(s, cfg.name, now))
     start, end = last_period(cfg.every, now, tz)
     if start < first_seen:
         return 0                                     # no back-fill: the first whole period after
+    if last_start is not None and last_start >= start:
+        return 0                                     # mailed already (the sweep runs every 30 s)
     local = (start.astimezone(tz).strftime("%Y-%m-%dT%H:%M"), end.astimezone(tz).strftime("%Y-%m-%dT%H:%M"))
     data = await report(ctx, *local, by=cfg.by or None, tz=tz.key)
     summary = table(data)

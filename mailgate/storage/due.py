@@ -73,13 +73,14 @@ def claim_digest(session: Session, pool: str, day: str) -> bool:
         .values(digest_on=day)).rowcount)
 
 
-def report_first_seen(session: Session, name: str, now: datetime) -> datetime:
-    """When the scheduled report ``name`` was first seen (recorded now if never)."""
+def report_first_seen(session: Session, name: str, now: datetime) -> tuple[datetime, datetime | None]:
+    """When the scheduled report ``name`` was first seen (recorded now if never), and the start
+    of the last period it mailed."""
     session.connection().execute(insert_once(session, ReportState),
                                  {"name": name, "first_seen_at": now, "last_start": None})
-    seen = session.scalar(select(ReportState.first_seen_at).where(ReportState.name == name))
-    assert seen is not None
-    return seen
+    row = session.execute(select(ReportState.first_seen_at, ReportState.last_start)
+                          .where(ReportState.name == name)).one()
+    return row[0], row[1]
 
 
 def claim_report(session: Session, name: str, start: datetime) -> bool:
