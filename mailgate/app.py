@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from mailgate.cases.context import Context
 from mailgate.clock import Clock, SystemClock
@@ -40,7 +41,9 @@ from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.storage.locks import SqliteOwner
 from mailgate.wakeups import LocalWakeup
-from mailgate.web.server import WebPages
+
+if TYPE_CHECKING:
+    from mailgate.web.server import WebPages
 
 log = logging.getLogger(__name__)
 INBOUND_POLL_SECONDS = 5.0
@@ -124,6 +127,8 @@ class App:
                 loop.add_signal_handler(sig, self.stop)
         await self.start_intake()
         if self.ctx.config.web is not None:
+            from mailgate.web.server import WebPages  # aiohttp (~8 MB) only when [web] is set
+
             self.web = WebPages(self.ctx, self.ingest)
             await self.web.start()
         self.scheduler.start()

@@ -361,7 +361,6 @@ def import_figures(msgs: list[bytes], n: int, folder: Path) -> dict[str, float]:
     """``mailgate import`` of an mbox of ``n`` messages (the corpus repeated, each copy with a
     Message-ID of its own): msg/s and the importing process's peak RSS."""
     import mailbox
-    import resource
 
     box_path = folder / "import.mbox"
     box = mailbox.mbox(box_path)
@@ -371,12 +370,18 @@ def import_figures(msgs: list[bytes], n: int, folder: Path) -> dict[str, float]:
     box.close()
     config = write_config(folder, free_port(), free_port())
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "mailgate", "--config", str(config), "import",
-                             str(box_path), "--json"], cwd=folder, capture_output=True, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "import",
+                             str(box_path), "--json"], cwd=folder, stdout=subprocess.PIPE)
+    peak = 0.0
+    while proc.poll() is None:                   # this process's own peak (VmHWM), not its children's
+        with contextlib.suppress(OSError, AssertionError):
+            peak = max(peak, peak_rss_mb(proc.pid))
+        time.sleep(0.1)
     elapsed = time.perf_counter() - started
-    summary = json.loads(result.stdout)
-    return {"rate": n / elapsed, "rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "cases": summary["cases"], "stored": summary["stored"], "seconds": elapsed}
+    assert proc.stdout is not None and proc.returncode == 0, proc.returncode
+    summary = json.loads(proc.stdout.read())
+    return {"rate": n / elapsed, "rss": peak, "cases": summary["cases"], "stored": summary["stored"],
+            "seconds": elapsed}
 
 
 def search_figures(n: int, url: str) -> dict[str, float]:
@@ -621,6 +626,9 @@ def main() -> None:
     if args.web:
         with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
             print_web(args.web, Path(tmp))
+    if args.report:
+        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+            print_report(args.report, Path(tmp))
 
 
 def print_web(n: int, folder: Path) -> None:

@@ -23,7 +23,6 @@ from mailgate.domain.leads import Stage
 from mailgate.domain.reporting import percentile, share, total
 from mailgate.domain.schedule import last_period
 from mailgate.errors import UsageError
-from mailgate.outbound import charts
 from mailgate.services import units
 from mailgate.storage import due, reports
 
@@ -93,6 +92,8 @@ async def report_page(ctx: Context, since: str, until: str, by: str | None = Non
     """The report as one self-contained HTML page: the figures, three SVG charts (volume per day,
     on time and late per operator, the first-response distribution) and the overdue cases,
     flagged in colour and with an icon. Nothing in it is fetched from anywhere."""
+    from mailgate.outbound import charts  # pygal, only for the page
+
     data, found = await _compute(ctx, since, until, by, pool, tz)
     where = zone(data["tz"])
     start, end = read_instant(since, where, "--since"), read_instant(until, where, "--until")
