@@ -101,8 +101,10 @@ async def deliver(drain: Drain, transport: MailTransport) -> int:
             drain.down = True
             left = [r for r in (row, *drain.rows) if r is not None]
             drain.rows.clear()
-            await _retry_all(drain.ctx, left, str(exc))
-            drain.finished(*left)
+            try:
+                await _retry_all(drain.ctx, left, str(exc))
+            finally:
+                drain.finished(*left)        # recorded, or (the database failed) their leases lapse
             return sent
     return sent
 
