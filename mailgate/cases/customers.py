@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases.context import Context
 from mailgate.cases.forwarding import case_facts
-from mailgate.cases.mailing import Outgoing, queue_mail
+from mailgate.cases.mailing import Outgoing, gateway_envelope, queue_mail
 from mailgate.domain.effects import WelcomeCustomer
 from mailgate.errors import NotFound, Vanished
 from mailgate.mail import tokens
-from mailgate.outbound.compose import Envelope
 from mailgate.outbound.render import render_html
 from mailgate.signing import LinkError, sign, verify
 from mailgate.storage import cases, customers, messages
@@ -55,11 +54,9 @@ def welcome(session: Session, ctx: Context, effect: WelcomeCustomer, now: dateti
         "submitted_subject": ticket.subject if ticket else "", "submitted_text": first.text if first else "",
         "expires": f"{now + ctx.config.gateway.activation_ttl:%Y-%m-%d}",
     })
-    mid = tokens.message_id(tokens.Token(ticket.id if ticket else 0, 0, tokens.Purpose.CUSTOMER),
-                            ctx.secret, ctx.config.message_id_domain) if ticket else (
-        f"<mg.welcome.{customer.id}.{secrets.token_hex(6)}@{ctx.config.message_id_domain}>")
-    envelope = Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(customer.email,),
-                        message_id=mid, auto_submitted="auto-generated", loop_marker=ctx.loop_marker)
+    on_case = tokens.message_id(tokens.Token(ticket.id, 0, tokens.Purpose.CUSTOMER), ctx.secret,
+                                ctx.config.message_id_domain) if ticket else ""
+    envelope = gateway_envelope(ctx, box, (customer.email,), "welcome", message_id=on_case)
     queue_mail(session, Outgoing(ticket, envelope, rendered.subject, rendered.text,
                                  disposition="customer_welcome",
                                  html=render_html(ctx.renderer, rendered.text, ctx.config.gateway.name)), now)

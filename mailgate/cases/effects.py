@@ -7,7 +7,6 @@ The one interpreter of effects: case operations return them, and each use case c
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.cases import customers, forwarding
 from mailgate.cases.context import Context
-from mailgate.cases.mailing import Outgoing, customer_envelope, queue_mail
+from mailgate.cases.mailing import Outgoing, customer_envelope, gateway_envelope, queue_mail
 from mailgate.domain.effects import (
     AnswerSender,
     Effect,
@@ -30,7 +29,7 @@ from mailgate.domain.effects import (
     SendTemplate,
     WelcomeCustomer,
 )
-from mailgate.outbound.compose import Envelope, Part
+from mailgate.outbound.compose import Part
 from mailgate.outbound.render import render_html
 from mailgate.storage import mailstate, messages
 from mailgate.storage.models import Ticket
@@ -86,11 +85,7 @@ def _answer_sender(session: Session, ctx: Context, effect: AnswerSender, now: da
     box = ctx.mailbox_for([], effect.mailbox)
     rendered = ctx.renderer.render(effect.template, {
         "gateway": ctx.config.gateway.name, "mailbox": box.address, **effect.context})
-    envelope = Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=(effect.to,),
-                        message_id=f"<mg.{effect.template}.{secrets.token_hex(8)}@{ctx.config.message_id_domain}>",
-                        in_reply_to=effect.in_reply_to,
-                        references=(effect.in_reply_to,) if effect.in_reply_to else (),
-                        auto_submitted="auto-replied", loop_marker=ctx.loop_marker)
+    envelope = gateway_envelope(ctx, box, (effect.to,), effect.template, "auto-replied", effect.in_reply_to)
     queue_mail(session, Outgoing(None, envelope, rendered.subject, rendered.text, disposition=effect.template,
                                  mail_from="", html=render_html(ctx.renderer, rendered.text,
                                                                 ctx.config.gateway.name)), now)
@@ -99,9 +94,7 @@ def _answer_sender(session: Session, ctx: Context, effect: AnswerSender, now: da
 def _mail_report(session: Session, ctx: Context, effect: MailReport, now: datetime) -> None:
     """A scheduled report, from the first mailbox, with the report as an attachment."""
     box = ctx.config.mailboxes[0]
-    envelope = Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=effect.to,
-                        message_id=f"<mg.report.{secrets.token_hex(8)}@{ctx.config.message_id_domain}>",
-                        auto_submitted="auto-generated", loop_marker=ctx.loop_marker)
+    envelope = gateway_envelope(ctx, box, effect.to, "report")
     queue_mail(session, Outgoing(None, envelope, effect.subject, effect.text, disposition="report",
                                  parts=[Part(effect.filename, effect.content_type, effect.data)]), now)
 

@@ -9,6 +9,7 @@ an HTML part made from the same text (``outbound.render``); its display name fol
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -97,6 +98,17 @@ def signed(ctx: Context, box: MailboxConfig, case_id: int, staff_id: int,
     address = tokens.reply_address(token, ctx.secret, box.local_part, box.domain,
                                    ctx.config.gateway.subaddress_delimiter)
     return address, tokens.message_id(token, ctx.secret, ctx.config.message_id_domain)
+
+
+def gateway_envelope(ctx: Context, box: MailboxConfig, to: tuple[str, ...], kind: str,
+                     auto_submitted: str = "auto-generated", in_reply_to: str = "",
+                     message_id: str = "") -> Envelope:
+    """Mail from the gateway itself (a welcome, an answer to ``+status``, a report): from the
+    mailbox, in the gateway's name, with a Message-ID of its own unless one is given."""
+    mid = message_id or f"<mg.{kind}.{secrets.token_hex(8)}@{ctx.config.message_id_domain}>"
+    return Envelope(from_addr=box.address, from_name=ctx.config.gateway.name, to=to, message_id=mid,
+                    in_reply_to=in_reply_to, references=(in_reply_to,) if in_reply_to else (),
+                    auto_submitted=auto_submitted, loop_marker=ctx.loop_marker)
 
 
 def customer_envelope(session: Session, ctx: Context, ticket: Ticket, to: tuple[str, ...],
