@@ -4,9 +4,10 @@ Runtime: one process, one event loop. The SMTP/LMTP server and one IMAP poller p
 hand each message to the ingest, which stores and processes it in one transaction; a message
 stored alone (when processing failed, or released from quarantine) is taken by the processor.
 The outbox drainer sends what they caused. The processor and the drainer are woken through the
-``Wakeup`` port (``wakeups.LocalWakeup`` in this process) after a commit, and also poll the
-database (cheap indexed queries), so rows written by another process (the CLI, a second daemon)
-are picked up too.
+``Wakeup`` port after a commit (``wakeups.LocalWakeup`` on SQLite, which one process owns;
+``storage.notify`` on PostgreSQL, whose ``LISTEN/NOTIFY`` also wakes the other daemons on the
+database), and also poll the database (cheap indexed queries), so rows written by a process that
+sent no notification (the CLI) are picked up too.
 Stop order: intake (SMTP closes, pollers finish the message in hand and log out) → the message in
 hand → a bounded outbox drain → database.
 """
@@ -37,9 +38,10 @@ from mailgate.services.blocklist import Blocklist
 from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import RETRY, process_inbound
-from mailgate.storage import inbound, migrate, outbox
+from mailgate.storage import inbound, migrate, notify, outbox
 from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.storage.locks import SqliteOwner
+from mailgate.storage.notify import PgWakeups, SharedWakeup
 from mailgate.wakeups import LocalWakeup
 
 if TYPE_CHECKING:
@@ -68,14 +70,15 @@ class App:
     inbox: Inbox
     ingest: Ingest
     scheduler: Scheduler
-    inbound_ready: LocalWakeup
-    outbox_ready: LocalWakeup
+    inbound_ready: LocalWakeup | SharedWakeup
+    outbox_ready: LocalWakeup | SharedWakeup
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
     web: WebPages | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _database_down_since: datetime | None = None
     _tries: dict[int, int] = field(default_factory=dict)    # inbound rows the database failed under
+    wakeups: PgWakeups | None = None                          # LISTEN/NOTIFY, on PostgreSQL
 
     @classmethod
     def build(cls, config: Config, clock: Clock | None = None,
@@ -83,11 +86,17 @@ class App:
         db = Database(config.database_url)
         ctx = Context(config=config, db=db, clock=clock or SystemClock(),
                       renderer=Renderer(config.resolve(config.gateway.templates)))
-        inbound_ready, outbox_ready = LocalWakeup(), LocalWakeup()
+        hub = None if db.is_sqlite else PgWakeups(config.database_url)
+        inbound_ready: LocalWakeup | SharedWakeup
+        outbox_ready: LocalWakeup | SharedWakeup
+        if hub is None:                     # one process owns a SQLite database: wake it alone
+            inbound_ready, outbox_ready = LocalWakeup(), LocalWakeup()
+        else:
+            inbound_ready, outbox_ready = hub.channel(notify.INBOUND), hub.channel(notify.OUTBOX)
         inbox = Inbox(db, ctx.clock, inbound_ready)
         return cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
                    ingest=Ingest(ctx, inbox, outbox_ready), scheduler=Scheduler(ctx, outbox_ready),
-                   inbound_ready=inbound_ready, outbox_ready=outbox_ready)
+                   inbound_ready=inbound_ready, outbox_ready=outbox_ready, wakeups=hub)
 
     @property
     def smtp_port(self) -> int:
@@ -141,6 +150,8 @@ class App:
                 tasks.create_task(self._processor())
                 tasks.create_task(self._drainer())
                 tasks.create_task(self._alerter())
+                if self.wakeups is not None:
+                    tasks.create_task(self.wakeups.run(self.stopping))
                 for poller in self.pollers():
                     tasks.create_task(poller.run(self.stopping))
         finally:
@@ -196,7 +207,7 @@ class App:
 
     async def _drainer(self) -> None:
         """``WORKERS`` senders share what is claimed; at stop, what is due goes out for a while."""
-        drain = Drain(self.ctx)
+        drain = Drain(self.ctx) if self.wakeups is None else Drain(self.ctx, owner=self.wakeups.lease_owner)
         leases_done = asyncio.Event()
         leases = asyncio.create_task(drain.keep_leases(leases_done))
         try:

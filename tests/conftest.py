@@ -274,6 +274,7 @@ async def settle(app: App, seconds: float = 10.0) -> None:
     """Wait until every stored message is processed and every due outbox row is handled."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
+    pending_in = due_out = -1
     while loop.time() < deadline:
         pending_in, due_out = await app.ctx.db.run(partial(_queues, now=app.ctx.clock.now()))
         if not pending_in and not due_out:
@@ -281,4 +282,5 @@ async def settle(app: App, seconds: float = 10.0) -> None:
         app.inbound_ready.notify()
         app.outbox_ready.notify()
         await asyncio.sleep(0.02)
-    raise AssertionError("mailgate did not settle")
+    raise AssertionError(f"mailgate did not settle: {pending_in} stored messages and {due_out} due "
+                         f"outbound mails left after {seconds:.0f} s")

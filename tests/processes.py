@@ -79,12 +79,14 @@ def _tail(log: Path) -> str:
 class Daemon:
     """``mailgate run`` in its own folder, from a config text whose SMTP port is ``127.0.0.1:0``."""
 
-    def __init__(self, folder: Path, text: str, secret: str, fault: str = "") -> None:
+    def __init__(self, folder: Path, text: str, secret: str, fault: str = "",
+                 imap_password: str = "") -> None:
         folder.mkdir()
         self.folder = folder
         self.port = free_port()
         (folder / "mailgate.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{self.port}"))
-        (folder / ".env").write_text(f"MAILGATE_SECRET={secret}\n")
+        (folder / ".env").write_text(f"MAILGATE_SECRET={secret}\n"
+                                     + (f"MAILGATE_IMAP_PW={imap_password}\n" if imap_password else ""))
         with (folder / "daemon.log").open("ab") as log:
             self.proc = subprocess.Popen([*MAILGATE, "run"], cwd=folder, env=clean_env(fault), stderr=log)
 

@@ -43,6 +43,8 @@ async def with_app(obj: dict[str, Any], work: Any) -> Any:
     try:
         return await work(app)
     finally:
+        if app.wakeups is not None:          # PostgreSQL: wake the daemons for what was queued
+            await app.wakeups.flush()
         await app.ctx.db.dispose()
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Final
@@ -40,9 +41,11 @@ class Drain:
     is queued: a worker held up by a slow destination leaves the rows behind to the others.
     """
 
-    def __init__(self, ctx: Context, batch: int = 10) -> None:
+    def __init__(self, ctx: Context, batch: int = 10,
+                 owner: Callable[[], int | None] = lambda: None) -> None:
         self.ctx = ctx
         self.batch = batch
+        self.owner = owner                   # the lease holder's number (PostgreSQL liveness)
         self.rows: deque[Outbox] = deque()
         self.held: set[int] = set()          # claimed and not yet finished: their leases are kept
         self.claiming = asyncio.Lock()
@@ -52,7 +55,8 @@ class Drain:
     async def next(self) -> Outbox | None:
         async with self.claiming:
             if not self.rows and not self.down:
-                fresh = [r for r in await _claim(self.ctx, self.batch) if r.id not in self.held]
+                fresh = [r for r in await _claim(self.ctx, self.batch, self.owner())
+                         if r.id not in self.held]
                 self.held.update(r.id for r in fresh)
                 self.rows.extend(fresh)
             return self.rows.popleft() if self.rows else None
@@ -115,8 +119,8 @@ def _deadline(ctx: Context) -> float:
     return 3 * (smtp_out.timeout.total_seconds() if smtp_out else 30.0)
 
 
-async def _claim(ctx: Context, batch: int) -> list[Outbox]:
-    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch))
+async def _claim(ctx: Context, batch: int, owner: int | None) -> list[Outbox]:
+    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch, owner=owner))
 
 
 ALERT_AFTER_ATTEMPTS = 3       # 30 s + 60 s + 120 s of backoff: the relay has been down for minutes

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import OutboxState
@@ -60,9 +60,23 @@ _DUE = (select(Outbox.id)
                or_(Outbox.attempts == 0, Outbox.next_attempt_at <= bindparam("now")),
                or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now")))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+#: PostgreSQL: a lease whose holder is dead is free at once. A daemon holds the advisory lock
+#: (LIVENESS_CLASS, its number) on its listening connection (storage/notify.py), which the server
+#: drops the moment that process or its connection dies; so a row leased by a number nobody holds
+#: is taken over without waiting for ``lease_until``.
+LIVENESS_CLASS: Final = 1296516935
+_HOLDER_GONE = text(
+    "outbox.lease_owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l "
+    f"WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = {LIVENESS_CLASS}::oid "
+    "AND l.objid = outbox.lease_owner::oid AND l.granted)")
+_DUE_LOCKED = (select(Outbox.id)
+               .where(Outbox.state == OutboxState.PENDING,
+                      or_(Outbox.attempts == 0, Outbox.next_attempt_at <= bindparam("now")),
+                      or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now"), _HOLDER_GONE))
+               .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit"))
+               .with_for_update(skip_locked=True))
 _LEASE = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)))
-          .values(lease_until=bindparam("until")))
+          .values(lease_until=bindparam("until"), lease_owner=bindparam("owner")))
 _LEASED = select(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True))).order_by(Outbox.id)
 _SENT = (update(Outbox).where(Outbox.id == bindparam("row"))
          .values(state=OutboxState.SENT, sent_at=bindparam("at"), lease_until=None,
@@ -75,14 +89,15 @@ _FAILED = (update(Outbox).where(Outbox.id == bindparam("row"))
                    last_error=bindparam("error")))
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[Outbox]:
-    """Lease up to ``limit`` due rows to this sender."""
+def claim_due(session: Session, now: datetime, limit: int, owner: int | None = None) -> list[Outbox]:
+    """Lease up to ``limit`` due rows to this sender (``owner``: its number, while it holds its
+    liveness lock on PostgreSQL)."""
     conn = session.connection()
     locked = session.get_bind().dialect.name == "postgresql"
     ids = list(conn.execute(_DUE_LOCKED if locked else _DUE, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    conn.execute(_LEASE, {"ids": ids, "until": now + LEASE})
+    conn.execute(_LEASE, {"ids": ids, "until": now + LEASE, "owner": owner})
     return list(session.scalars(_LEASED, {"ids": ids}))
 
 

@@ -164,7 +164,7 @@ async def test_two_processes_sweeping_at_once_act_on_each_deadline_once(
 
 
 @pytest.mark.reliability(67)
-async def test_a_sender_killed_mid_send_hands_its_row_over_when_its_lease_lapses(
+async def test_a_sender_killed_mid_send_hands_its_row_over_at_once(
         tmp_path: Path, database_url: str, sink: SmtpSink) -> None:
     config = write_config(tmp_path, database_url, sink.port)
     text = (tmp_path / "mailgate.toml").read_text()
@@ -186,7 +186,8 @@ async def test_a_sender_killed_mid_send_hands_its_row_over_when_its_lease_lapses
         [row] = await outgoing.outbox_rows(admin.ctx, None)
         assert (row["state"], row["attempts"]) == ("sent", 1)              # marked once, by b
         assert len({r.message["Message-ID"] for r in sink.received}) == 1  # the copy dedupes
-        assert handed_over < outbox.LEASE.total_seconds() + 5, handed_over
+        # The server dropped a's liveness lock with its connections: b need not wait for the lease.
+        assert handed_over < outbox.LEASE.total_seconds() / 3, handed_over
         print(f"\nrow handed over {handed_over:.1f} s after the sender died (lease "
               f"{outbox.LEASE.total_seconds():.0f} s)")
         await asyncio.sleep(outbox.LEASE.total_seconds() / 3 + 1)          # and never sent again
