@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 INBOUND: Final = "mailgate_inbound"
 OUTBOX: Final = "mailgate_outbox"
 RECONNECT_MAX_SECONDS: Final = 30.0
+TICK: Final = 0.5           # how often the connections' loops look whether the daemon is stopping
 
 
 def libpq_url(url: str) -> str:
@@ -110,27 +111,35 @@ class PgWakeups:
 
     async def _forever(self, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
                        stop: asyncio.Event) -> None:
+        """Run ``work`` until ``stop``, again after a lost connection. ``work`` ends by itself
+        within ``TICK`` of ``stop`` and closes its connection; it is cancelled only if it does
+        not (a connection attempt that hangs)."""
         delay = 0.5
         while not stop.is_set():
-            waiting = asyncio.create_task(stop.wait())
             running = asyncio.create_task(work(stop))
+            waiting = asyncio.create_task(stop.wait())
             await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
             waiting.cancel()
             if not running.done():
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await running
-                return
+                done, _ = await asyncio.wait({running}, timeout=2 * TICK)
+                if not done:
+                    running.cancel()
             try:
-                running.result()
+                await running
                 delay = 0.5
+            except asyncio.CancelledError:
+                if not stop.is_set():
+                    raise
             except (psycopg.Error, OSError) as exc:
                 self.listening.clear()
+                if stop.is_set():
+                    return
                 log.warning("wakeup_connection_lost error=%s retry_in=%.0fs", type(exc).__name__, delay)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await stop.wait()
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+        self.listening.clear()
 
     async def _listen(self, stop: asyncio.Event) -> None:
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True,
@@ -144,16 +153,21 @@ class PgWakeups:
             # Work may have been announced while we were not listening: look once.
             for wakeup in self.channels.values():
                 wakeup.local.notify()
-            async for note in conn.notifies():
-                if note.payload != self.token and note.channel in self.channels:
-                    self.received += 1
-                    self.channels[note.channel].local.notify()
+            while not stop.is_set():
+                async for note in conn.notifies(timeout=TICK):
+                    if note.payload != self.token and note.channel in self.channels:
+                        self.received += 1
+                        self.channels[note.channel].local.notify()
 
     async def _notify(self, stop: asyncio.Event) -> None:
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True,
                                                          connect_timeout=10) as conn:
             while not stop.is_set():
-                await self._send.wait()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK):
+                        await self._send.wait()
+                if not self._send.is_set():
+                    continue
                 self._send.clear()
                 channels, self._outgoing = self._outgoing, set()
                 try:

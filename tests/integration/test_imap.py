@@ -466,8 +466,9 @@ async def test_starttls_refuses_a_certificate_it_cannot_verify(
 async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over(
         imap_app: Callable[[], App], server: dovecot.Dovecot, user: str) -> None:
     def advisory_locks(session: Session) -> int:
+        # The mailbox locks (one bigint key: objsubid 1), not the daemons' liveness locks (two keys).
         return int(session.scalar(text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")) or 0)
 
     first = running(imap_app())
