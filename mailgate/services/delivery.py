@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -41,11 +42,13 @@ class Drain:
     is queued: a worker held up by a slow destination leaves the rows behind to the others.
     """
 
-    def __init__(self, ctx: Context, batch: int = 10,
-                 owner: Callable[[], int | None] = lambda: None) -> None:
+    def __init__(self, ctx: Context, batch: int = 10, owner: Callable[[], int | None] | None = None) -> None:
         self.ctx = ctx
         self.batch = batch
-        self.owner = owner                   # the lease holder's number (PostgreSQL liveness)
+        number = secrets.randbelow(2**31 - 2) + 1
+        # The number its leases carry: on PostgreSQL the daemon's, whose liveness lock tells the
+        # others it is alive (storage/notify.py); on SQLite one of its own.
+        self.owner = owner or (lambda: number)
         self.rows: deque[Outbox] = deque()
         self.held: set[int] = set()          # claimed and not yet finished: their leases are kept
         self.claiming = asyncio.Lock()
@@ -55,7 +58,7 @@ class Drain:
     async def next(self) -> Outbox | None:
         async with self.claiming:
             if not self.rows and not self.down:
-                fresh = [r for r in await _claim(self.ctx, self.batch, self.owner())
+                fresh = [r for r in await _claim(self.ctx, self.batch, self.owner(), sorted(self.held))
                          if r.id not in self.held]
                 self.held.update(r.id for r in fresh)
                 self.rows.extend(fresh)
@@ -119,8 +122,9 @@ def _deadline(ctx: Context) -> float:
     return 3 * (smtp_out.timeout.total_seconds() if smtp_out else 30.0)
 
 
-async def _claim(ctx: Context, batch: int, owner: int | None) -> list[Outbox]:
-    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch, owner=owner))
+async def _claim(ctx: Context, batch: int, owner: int | None, held: list[int]) -> list[Outbox]:
+    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch, owner=owner,
+                                    held=held))
 
 
 ALERT_AFTER_ATTEMPTS = 3       # 30 s + 60 s + 120 s of backoff: the relay has been down for minutes

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import OutboxState
@@ -55,10 +55,14 @@ def raw_of(session: Session, row_id: int) -> bytes:
 
 # A row never tried is due at once, whatever the clock says: set back, it would otherwise hold
 # back every mail queued before the jump (RELIABILITY row 72). Retries wait for their time.
+# A lease this sender holds but has not in hand is free to it: the claim that took it was
+# committed, but its answer was lost (a backend terminated at COMMIT: RELIABILITY row 70).
+_MINE_NOT_IN_HAND = and_(Outbox.lease_owner == bindparam("owner"),
+                         Outbox.id.not_in(bindparam("held", expanding=True)))
 _DUE = (select(Outbox.id)
         .where(Outbox.state == OutboxState.PENDING,
                or_(Outbox.attempts == 0, Outbox.next_attempt_at <= bindparam("now")),
-               or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now")))
+               or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now"), _MINE_NOT_IN_HAND))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit")))
 #: PostgreSQL: a lease whose holder is dead is free at once. A daemon holds the advisory lock
 #: (LIVENESS_CLASS, its number) on its listening connection (storage/notify.py), which the server
@@ -72,7 +76,8 @@ _HOLDER_GONE = text(
 _DUE_LOCKED = (select(Outbox.id)
                .where(Outbox.state == OutboxState.PENDING,
                       or_(Outbox.attempts == 0, Outbox.next_attempt_at <= bindparam("now")),
-                      or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now"), _HOLDER_GONE))
+                      or_(Outbox.lease_until.is_(None), Outbox.lease_until < bindparam("now"),
+                          _MINE_NOT_IN_HAND, _HOLDER_GONE))
                .order_by(Outbox.next_attempt_at, Outbox.id).limit(bindparam("limit"))
                .with_for_update(skip_locked=True))
 _LEASE = (update(Outbox).where(Outbox.id.in_(bindparam("ids", expanding=True)))
@@ -89,12 +94,14 @@ _FAILED = (update(Outbox).where(Outbox.id == bindparam("row"))
                    last_error=bindparam("error")))
 
 
-def claim_due(session: Session, now: datetime, limit: int, owner: int | None = None) -> list[Outbox]:
-    """Lease up to ``limit`` due rows to this sender (``owner``: its number, while it holds its
-    liveness lock on PostgreSQL)."""
+def claim_due(session: Session, now: datetime, limit: int, owner: int | None = None,
+              held: Sequence[int] = ()) -> list[Outbox]:
+    """Lease up to ``limit`` due rows to this sender: ``owner`` is its number (on PostgreSQL, only
+    while it holds its liveness lock), ``held`` the rows it has in hand."""
     conn = session.connection()
     locked = session.get_bind().dialect.name == "postgresql"
-    ids = list(conn.execute(_DUE_LOCKED if locked else _DUE, {"now": now, "limit": limit}).scalars())
+    ids = list(conn.execute(_DUE_LOCKED if locked else _DUE,
+                            {"now": now, "limit": limit, "owner": owner, "held": list(held)}).scalars())
     if not ids:
         return []
     conn.execute(_LEASE, {"ids": ids, "until": now + LEASE, "owner": owner})

@@ -47,10 +47,6 @@ async def deliver_like_an_mta(app: App, n: int) -> int:
     raise AssertionError(f"mail {n} was never accepted")
 
 
-# Known flaky: in two of three full PostgreSQL passes the daemon did not settle after the killer
-# stopped (it passes alone, every time); until that hang is found, it runs only when asked for
-# (pytest -m slow with MAILGATE_TEST_DB=postgresql), not in scripts/test.sh's PostgreSQL pass.
-@pytest.mark.slow
 @pytest.mark.reliability(70)
 @pytest.mark.timeout(240)
 async def test_backends_terminated_mid_transaction_leave_no_partial_case(
@@ -103,5 +99,12 @@ async def test_backends_terminated_mid_transaction_leave_no_partial_case(
     assert (found["tickets"], found["inbound"], found["not_done"], found["bare_tickets"]) == (
         MAILS, MAILS, 0, 0)
     assert found["outbox"] == MAILS                                 # one auto-response each
-    assert sorted(r.rcpt_tos[0] for r in sink.received) == sorted(
-        f"c{n}@customer.example" for n in range(MAILS))
+    # One auto-response each, read at the relay. A row whose "sent" could not be recorded (its
+    # backend was cut after the relay's 250) is sent again with the same Message-ID: the
+    # documented lost-250 window, which the customer's mail client folds into one.
+    ids: dict[str, set[str]] = {}
+    for r in sink.received:
+        ids.setdefault(r.rcpt_tos[0], set()).add(r.message["Message-ID"])
+        assert "[MG#" in r.message["Subject"] and "Killed" in r.message["Subject"]
+    assert sorted(ids) == sorted(f"c{n}@customer.example" for n in range(MAILS))
+    assert all(len(v) == 1 for v in ids.values()), ids

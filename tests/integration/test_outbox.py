@@ -10,10 +10,14 @@ from datetime import datetime
 
 import pytest
 from aiosmtpd.smtp import SMTP
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from mailgate.app import App
 from mailgate.services import outgoing
-from tests.conftest import running, settle
+from mailgate.storage import outbox
+from tests.conftest import Casework, running, settle
 from tests.fakes import FrozenClock, SmtpSink
 from tests.mailer import mail, send
 from tests.processes import free_port
@@ -185,3 +189,33 @@ async def test_relay_down_for_an_hour_backs_off_to_the_cap_alerts_hourly_and_sen
     assert sorted(r.rcpt_tos[0] for r in sink.received) == [
         "c0@customer.example", "c1@customer.example", "c2@customer.example"]
     assert len({r.message["Message-ID"] for r in sink.received}) == 3
+
+
+async def test_a_lease_whose_claim_answer_was_lost_is_taken_back_by_its_own_sender(
+        casework: Casework) -> None:
+    """A claim committed whose answer never came (a backend cut at COMMIT): the rows carry this
+    sender's number but are not in its hand; its next claim takes them back, another sender's
+    claim does not (the lease is live), and rows in hand are never claimed twice."""
+    def queue(s: Session, now: datetime) -> list[int]:
+        return [outbox.enqueue(s, ticket_id=None, mail_from="support@example.com",
+                               rcpt_to=[f"c{i}@x.example"], subject=f"n{i}",
+                               message_id=f"<lost-{i}@example.com>", raw=b"Subject: n\r\n\r\nx\r\n", now=now)
+                for i in range(3)]
+
+    ids = await casework.run(queue)
+    postgresql = not casework.ctx.db.is_sqlite
+    alive = create_engine(casework.ctx.db.url, poolclass=NullPool).connect() if postgresql else None
+    if alive is not None:                             # sender 7 is alive while this connection is
+        alive.execute(text("SELECT pg_advisory_lock(:c, 7)"), {"c": outbox.LIVENESS_CLASS})
+    try:
+        first = await casework.run(lambda s, now: outbox.claim_due(s, now, 10, owner=7))
+        assert sorted(r.id for r in first) == ids                          # answer "lost": nothing in hand
+        assert await casework.run(lambda s, now: outbox.claim_due(s, now, 10, owner=8)) == []
+        again = await casework.run(lambda s, now: outbox.claim_due(s, now, 10, owner=7, held=ids[:1]))
+        assert sorted(r.id for r in again) == ids[1:]                      # never the row in hand
+    finally:
+        if alive is not None:
+            alive.close()
+    if postgresql:                                     # sender 7 died: its rows are free to sender 8 at once
+        taken = await casework.run(lambda s, now: outbox.claim_due(s, now, 10, owner=8))
+        assert sorted(r.id for r in taken) == ids
