@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""Benchmark: SMTP intake → committed cases, next to the stdlib parse + ORM floor of the same run.
+"""Benchmark: mailgate's paths, each on SQLite and on PostgreSQL with one and two processes, in
+one table next to two floors measured in the same run. A benchmark, not a test: it asserts
+nothing about speed (with --short, a row that breaks makes the exit status 1).
 
-Runs ``mailgate run`` as a subprocess on a temporary SQLite database, sends the 2,000-message
-corpus of ../shared/bench/corpus.py over one reused SMTP connection (closed loop), and waits until
-every message is a committed case (or quarantined) with its auto-response enqueued. Prints msg/s,
-receive-to-commit latency (DATA received → commit, from the daemon's own log), client round trip,
-and the daemon's peak RSS. A benchmark, not a test: it asserts nothing about speed.
+Rows: SMTP intake → committed case with its auto-response queued; IMAP ingest from a real Dovecot
+(and an append during IDLE → case); receive → commit latency; an operator's reply → relayed to the
+customer; the outbound drain to an aiosmtpd sink; web form → case; ``mailgate import`` of an
+mbox; peak RSS. Floors, on the same database: stdlib parse (``policy=default``) + an ORM commit
+of a ticket and a message, and the closer limit of a compat32 parse + a Core insert.
 
-    .venv/bin/python scripts/bench.py [-n 2000] [--keep]
+    .venv/bin/python scripts/bench.py [-n 2000] [--short] [--peers] [--rows smtp,imap,...]
+                                      [--targets sqlite,pg1,pg2]
+
+``--peers`` also runs roundup-mailgw and django-helpdesk on the same corpus (../shared/bench).
+``--search N``, ``--report N`` (and ``--…-only``) add the generated-data figures of bench_large.py.
 """
 
 from __future__ import annotations
@@ -19,28 +25,49 @@ import email
 import email.policy
 import importlib.util
 import json
+import mailbox
 import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import ForeignKey, String, Text, create_engine
+from sqlalchemy import ForeignKey, String, Text, create_engine, insert, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests import dovecot  # noqa: E402  (the test suite's Dovecot harness, reused)
 
 SHARED = Path(os.environ.get("MAILGATE_SHARED", ROOT.parent / "shared"))
+PG_ADMIN = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+SECRET = "bench-secret-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n: int = 2000            # corpus messages for SMTP and IMAP intake
+    drain: int = 2000        # queued outbound mails
+    replies: int = 200       # operator replies
+    web: int = 1000          # web form submissions, by 20 clients
+    imports: int = 5000      # messages in the imported mbox
+    idle: int = 50           # IMAP appends during IDLE, one at a time
+
+
+SHORT = Sizes(n=200, drain=200, replies=20, web=100, imports=300, idle=5)
 
 
 def load_corpus(n: int) -> list[bytes]:
@@ -52,13 +79,21 @@ def load_corpus(n: int) -> list[bytes]:
 
 
 def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-# --- the floor: stdlib parse (policy=default) + SQLAlchemy ORM commit, as in the baselines ----
+def harmonic(a: float, b: float) -> float:
+    """The rate of doing both, one after the other, per message."""
+    return 1 / (1 / a + 1 / b)
+
+
+# --- the floors ---------------------------------------------------------------------------------
 
 def floor_parse(msgs: list[bytes]) -> float:
+    """stdlib parse with ``policy=default``, as in the baselines."""
     started = time.perf_counter()
     for raw in msgs:
         m = email.message_from_bytes(raw, policy=email.policy.default)
@@ -69,6 +104,19 @@ def floor_parse(msgs: list[bytes]) -> float:
             body.get_content()
         for att in m.iter_attachments():  # type: ignore[attr-defined]
             att.get_content()
+    return len(msgs) / (time.perf_counter() - started)
+
+
+def floor_parse_compat32(msgs: list[bytes]) -> float:
+    """The closer limit: the compat32 parser (what mailgate uses), raw headers, decoded parts."""
+    started = time.perf_counter()
+    for raw in msgs:
+        m = email.message_from_bytes(raw)
+        for h in ("from", "to", "subject", "message-id", "in-reply-to", "references"):
+            m.get(h)
+        for part in m.walk():
+            if not part.is_multipart():
+                part.get_payload(decode=True)
     return len(msgs) / (time.perf_counter() - started)
 
 
@@ -89,11 +137,18 @@ class _Message(_Base):
     body: Mapped[str] = mapped_column(Text)
 
 
-def floor_orm(msgs: list[bytes], folder: Path) -> float:
-    engine = create_engine(f"sqlite:///{folder}/floor.db")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+def _floor_engine(url: str) -> Any:
+    engine = create_engine(url)
+    if url.startswith("sqlite"):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     _Base.metadata.create_all(engine)
+    return engine
+
+
+def floor_orm(msgs: list[bytes], url: str) -> float:
+    """One ORM transaction per message: a ticket, then its message."""
+    engine = _floor_engine(url)
     started = time.perf_counter()
     for i, raw in enumerate(msgs):
         with OrmSession(engine) as session, session.begin():
@@ -105,17 +160,100 @@ def floor_orm(msgs: list[bytes], folder: Path) -> float:
     return len(msgs) / (time.perf_counter() - started)
 
 
-# --- mailgate -----------------------------------------------------------------------------------
+def floor_core(msgs: list[bytes], url: str) -> float:
+    """One Core transaction per message: two compiled INSERTs, the ticket's id by RETURNING."""
+    engine = _floor_engine(url)
+    add_ticket = insert(_Ticket).returning(_Ticket.id)
+    add_message = insert(_Message)
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        for i, raw in enumerate(msgs):
+            with conn.begin():
+                ticket_id = conn.execute(add_ticket, {"subject": f"subject {i}"}).scalar_one()
+                conn.execute(add_message, {"ticket_id": ticket_id, "body": raw[:2000].decode("latin-1")})
+    engine.dispose()
+    return len(msgs) / (time.perf_counter() - started)
+
+
+# --- databases, relay, daemons ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    key: str           # sqlite | pg1 | pg2
+    label: str
+    processes: int
+
+    @property
+    def postgresql(self) -> bool:
+        return self.key != "sqlite"
+
+
+TARGETS = (Target("sqlite", "SQLite", 1), Target("pg1", "PostgreSQL x1", 1),
+           Target("pg2", "PostgreSQL x2", 2))
+
+
+class Databases:
+    """A fresh database for each row: a SQLite file, or a PostgreSQL database dropped at the end."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: list[str] = []
+
+    @staticmethod
+    def postgresql_up() -> bool:
+        try:
+            import psycopg
+            psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+        except Exception:
+            return False
+        return True
+
+    def fresh(self, target: Target, tag: str) -> str:
+        if not target.postgresql:
+            return f"sqlite:///{self.folder}/{tag}.db"
+        import psycopg
+        name = f"mgbench_{target.key}_{tag}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        return f"{base}/{name}"
+
+    def close(self) -> None:
+        if not self.made:
+            return
+        import psycopg
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for name in self.made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 class Sink:
-    """The relay the daemon hands auto-responses to."""
+    """The relay: counts what it gets, with arrival times and recipients."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.arrivals: list[tuple[float, str, bytes]] = []
+        self.keep = False
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1
+        self.arrivals.append((time.perf_counter(), envelope.rcpt_tos[0] if envelope.rcpt_tos else "",
+                              bytes(envelope.original_content or b"") if self.keep else b""))
         return "250 OK"
+
+
+@contextlib.asynccontextmanager
+async def relay() -> Any:
+    sink = Sink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    sink.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    try:
+        yield sink
+    finally:
+        server.close()
 
 
 def free_port() -> int:
@@ -124,13 +262,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(folder: Path, port: int, sink_port: int) -> Path:
-    (folder / ".env").write_text("MAILGATE_SECRET=bench-secret-0123456789abcdef\n")
+def write_config(folder: Path, port: int, sink_port: int, url: str | None = None, web_port: int = 0,
+                 imap: tuple[tuple[int, str], ...] = (), poll: int = -1) -> Path:
+    """A daemon's config in ``folder``: mailbox support (and support1… for more IMAP accounts);
+    ``poll``: the index of the IMAP account this process polls (-1: all)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".env").write_text(f"MAILGATE_SECRET={SECRET}\nMAILGATE_IMAP_PW={dovecot.PASSWORD}\n")
+    boxes = []
+    for i, account in enumerate(imap or ((0, ""),)):
+        name = "support" if i == 0 else f"support{i}"
+        box = f'[[mailbox]]\nname = "{name}"\naddress = "{name}@example.com"\npool = "support"\n'
+        if imap and poll in (-1, i):
+            box += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {account[0]}\n  tls = false\n'
+                    f'  username = "{account[1]}"\n  password_env = "MAILGATE_IMAP_PW"\n')
+        boxes.append(box)
+    web = (f'[web]\nlisten = "127.0.0.1:{web_port}"\npublic_url = "http://127.0.0.1:{web_port}"\n'
+           f'rate_limit = "1000000/h"\n\n[[web.form]]\nname = "contact"\nmailbox = "support"\n'
+           if web_port else "")
     path = folder / "mailgate.toml"
     path.write_text(f"""
 [gateway]
 name = "Bench Support"
-database = "sqlite:///{folder}/mailgate.db"
+database = "{url or f'sqlite:///{folder}/mailgate.db'}"
 secret_env = "MAILGATE_SECRET"
 templates = "{ROOT / 'templates'}"
 autoresponse_daily_limit = 100000
@@ -143,24 +296,13 @@ host = "127.0.0.1"
 port = {sink_port}
 starttls = false
 
-[[mailbox]]
-name = "support"
-address = "support@example.com"
-pool = "support"
-
+{chr(10).join(boxes)}
 [[pool]]
 name = "support"
 mode = "round_robin"
-""")
+
+{web}""")
     return path
-
-
-def pending(db: Path) -> tuple[int, int, int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        left = conn.execute("select count(*) from inbound where state = 'pending'").fetchone()[0]
-        cases = conn.execute("select count(*) from ticket").fetchone()[0]
-        queued = conn.execute("select count(*) from outbox").fetchone()[0]
-    return int(left), int(cases), int(queued)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -170,74 +312,328 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run_mailgate(msgs: list[bytes], folder: Path) -> dict[str, float]:
-    sink = Sink()
-    loop = asyncio.get_running_loop()
-    relay = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
-    port = free_port()
-    config = write_config(folder, port, relay.sockets[0].getsockname()[1])
-    proc = spawn(config, folder / "daemon.log")
+@dataclass
+class Daemon:
+    folder: Path
+    port: int
+    web_port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> str:
+        return (self.folder / "daemon.log").read_text(errors="replace")
+
+
+def spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
+    with log.open("wb") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "run"],
+                                stderr=stderr, env=env, cwd=config.parent)
+
+
+async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError("mailgate exited during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("mailgate did not start")
+
+
+@dataclass
+class Daemons:
+    """``processes`` daemons on one database, each with its own SMTP (and web) port."""
+
+    folder: Path
+    url: str
+    processes: int
+    sink_port: int
+    web: bool = False
+    imap: tuple[tuple[int, str], ...] = ()
+    running: list[Daemon] = field(default_factory=list)
+
+    def configs(self) -> list[Path]:
+        paths = []
+        for i in range(self.processes):
+            port, web_port = free_port(), free_port() if self.web else 0
+            poll = i if len(self.imap) > 1 else -1
+            paths.append(write_config(self.folder / f"p{i}", port, self.sink_port, self.url, web_port,
+                                      self.imap, poll))
+        return paths
+
+    async def __aenter__(self) -> list[Daemon]:
+        for path in self.configs():
+            text_ = path.read_text()
+            port = int(re.search(r'listen = "127.0.0.1:(\d+)"', text_)[1])  # type: ignore[index]
+            web = re.search(r'\[web\]\nlisten = "127.0.0.1:(\d+)"', text_)
+            self.running.append(Daemon(path.parent, port, int(web[1]) if web else 0,
+                                       spawn(path, path.parent / "daemon.log")))
+            await wait_port(port, self.running[-1].proc)     # one at a time: migrations run once
+            if web:
+                await wait_port(int(web[1]), self.running[-1].proc)
+        return self.running
+
+    async def __aexit__(self, *exc: object) -> None:
+        for daemon in self.running:
+            daemon.proc.terminate()
+        for daemon in self.running:
+            await asyncio.to_thread(daemon.proc.wait, 60)   # the relay lives in this loop: keep it going
+
+
+class Counts:
+    """What the daemons have done, read from their database."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url, poolclass=NullPool)
+
+    def __call__(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT (SELECT count(*) FROM inbound WHERE state = 'pending'),"
+                " (SELECT count(*) FROM ticket), (SELECT count(*) FROM outbox),"
+                " (SELECT count(*) FROM outbox WHERE state = 'sent')")).one()
+        return {"pending": row[0], "cases": row[1], "queued": row[2], "sent": row[3]}
+
+    async def until(self, done: Callable[[dict[str, int]], bool], seconds: float = 600) -> dict[str, int]:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            with contextlib.suppress(Exception):      # the schema may not be there yet
+                if done(state := await asyncio.to_thread(self)):
+                    return state
+            await asyncio.sleep(0.01)
+        raise RuntimeError("mailgate did not finish")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def commit_latencies(daemons: list[Daemon]) -> list[float]:
+    return [float(m) for d in daemons for m in re.findall(r"intake_stored .* ms=([\d.]+)", d.log)]
+
+
+async def send_stream(port: int, msgs: list[bytes], sender: str = "customer@bench.example",
+                      rcpt: str = "support@example.com") -> None:
+    """One SMTP client on one reused connection, one message after the other (closed loop)."""
+    if not msgs:
+        return
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120)
+    await client.connect()
+    for raw in msgs:
+        await client.sendmail(sender, [rcpt], raw)
+    await client.quit()
+
+
+def split(items: list[Any], parts: int) -> list[list[Any]]:
+    return [items[i::parts] for i in range(parts)]
+
+
+# --- the rows -----------------------------------------------------------------------------------
+# Each takes (databases, target, folder, corpus, sizes) and returns its figures.
+
+Figures = dict[str, float]
+
+
+async def row_smtp(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                   sizes: Sizes) -> Figures:
+    """SMTP intake: each process gets its share of the corpus on one reused connection; done when
+    every message is a committed case (or quarantined) with its auto-response queued."""
+    url = dbs.fresh(target, "smtp")
+    counts = Counts(url)
     try:
-        await wait_port(port, proc)
-        rtts: list[float] = []
-        recipients = ["support@example.com"]
-        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
-        await client.connect()
-        started = time.perf_counter()
-        for raw in msgs:
-            sent = time.perf_counter()
-            await client.sendmail("customer@bench.example", recipients, raw)
-            rtts.append((time.perf_counter() - sent) * 1000)
-        sent_all = time.perf_counter()
-        await client.quit()
-        state = await processed(folder / "mailgate.db")
-        done = time.perf_counter()
-        rss = peak_rss_mb(proc.pid)
+        async with relay() as sink, Daemons(folder, url, target.processes, sink.port) as daemons:
+            started = time.perf_counter()
+            await asyncio.gather(*(send_stream(d.port, part)
+                                   for d, part in zip(daemons, split(msgs, len(daemons)), strict=True)))
+            await counts.until(lambda s: s["pending"] == 0)
+            elapsed = time.perf_counter() - started
+            rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+        latencies = commit_latencies(daemons)
     finally:
-        proc.terminate()
-        proc.wait(30)
-        relay.close()
-    log = (folder / "daemon.log").read_text()
-    latencies = [float(m) for m in re.findall(r"intake_stored .* ms=([\d.]+)", log)]
-    return {
-        "msgs": len(msgs), "send_s": sent_all - started, "total_s": done - started,
-        "rate": len(msgs) / (done - started), "cases": state[1], "queued": state[2],
-        "commit_p50": pct(latencies, 50), "commit_p99": pct(latencies, 99),
-        "rtt_p50": pct(rtts, 50), "rtt_p99": pct(rtts, 99), "rss": rss, "stored": len(latencies),
-    }
+        counts.close()
+    return {"rate": len(msgs) / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rss": rss}
 
 
-async def run_web(folder: Path, total: int = 1000, clients: int = 20) -> dict[str, float]:
-    """Web form → committed case: ``clients`` concurrent browsers (each its own cookies), each
-    opening the form and sending it until ``total`` submissions are done. The POST's answer comes
-    after the commit, so its latency is submission-to-case."""
+async def row_imap(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                   sizes: Sizes) -> Figures:
+    """IMAP ingest from a real Dovecot: the corpus is appended first (one account per process,
+    each polled by its own process), then the daemons start; done when every INBOX is empty
+    (each message moved after its commit). With one process, then ``sizes.idle`` appends one at a
+    time during IDLE, each timed to its case."""
+    server = dovecot.Dovecot()
+    server.start()
+    url = dbs.fresh(target, "imap")
+    counts = Counts(url)
+    try:
+        users = [server.add_user(f"bench{i}") for i in range(target.processes)]
+        for user, part in zip(users, split(msgs, len(users)), strict=True):
+            await asyncio.to_thread(server.append, user, part)
+        async with relay() as sink:
+            started = time.perf_counter()
+            async with Daemons(folder, url, target.processes, sink.port,
+                               imap=tuple((server.port, u) for u in users)) as daemons:
+                while any([await asyncio.to_thread(server.count, u, "INBOX") for u in users]):
+                    await asyncio.sleep(0.05)
+                await counts.until(lambda s: s["pending"] == 0)
+                elapsed = time.perf_counter() - started
+                idle: list[float] = []
+                for i in range(sizes.idle if target.processes == 1 else 0):
+                    before = (await asyncio.to_thread(counts))["cases"]
+                    began = time.perf_counter()
+                    await asyncio.to_thread(server.append, users[0], [
+                        f"From: idle{i}@bench.example\r\nSubject: idle {i}\r\n\r\nhi\r\n".encode()])
+                    await counts.until(lambda s, b=before: s["cases"] > b)   # type: ignore[misc]
+                    idle.append((time.perf_counter() - began) * 1000)
+                rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+        push = await asyncio.to_thread(idle_floor, server, sizes.idle) if idle else []
+    finally:
+        counts.close()
+        server.stop()
+    return {"rate": len(msgs) / elapsed, "idle_p50": pct(idle, 50), "idle_p99": pct(idle, 99), "rss": rss,
+            "push_p50": pct(push, 50), "push_p99": pct(push, 99)}
+
+
+def idle_floor(server: dovecot.Dovecot, samples: int) -> list[float]:
+    """Dovecot's own push delay: a bare IMAP client in IDLE, append → ``* n EXISTS``, in ms."""
+    import threading
+
+    user = server.add_user("idleprobe")
+    server.append(user, [b"Subject: first\r\n\r\nhi\r\n"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        reader = sock.makefile("rb")
+
+        def command(line: bytes, tag: bytes | None) -> None:
+            sock.sendall(line + b"\r\n")
+            while tag is not None and not reader.readline().startswith(tag + b" "):
+                pass
+
+        reader.readline()
+        command(b"a LOGIN " + user.encode() + b" " + dovecot.PASSWORD.encode(), b"a")
+        command(b"b SELECT INBOX", b"b")
+        found = []
+        for _ in range(samples):
+            command(b"c IDLE", None)
+            reader.readline()                                  # + idling
+            began = time.perf_counter()
+            threading.Thread(target=server.append, args=(user, [b"Subject: next\r\n\r\nhi\r\n"])).start()
+            reader.readline()                                  # * n EXISTS
+            found.append((time.perf_counter() - began) * 1000)
+            command(b"DONE", b"c")
+    return found
+
+
+def _auto_response(i: int) -> bytes:
+    """A typical queued mail: an auto-response of about 1.5 KB."""
+    body = ("Hello,\r\n\r\nthank you for writing to Bench Support. Your request has been received and "
+            f"is being handled under the number MG#{i}; please keep it in the subject of your replies.\r\n"
+            ) * 4
+    return (f"From: Bench Support <support@example.com>\r\nTo: c{i}@bench.example\r\n"
+            f"Subject: [MG#{i}] Your request\r\nMessage-ID: <drain-{i}@bench.example>\r\n"
+            f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+
+
+async def row_drain(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                    sizes: Sizes) -> Figures:
+    """The outbound drain: ``sizes.drain`` mails queued before the daemons start, sent to an
+    aiosmtpd sink; timed from the first mail's arrival to the last's."""
+    from mailgate.storage import migrate, outbox
+    from mailgate.storage.db import Database
+
+    url = dbs.fresh(target, "drain")
+    await asyncio.to_thread(migrate.upgrade, url, True)
+    db = Database(url)
+    now = datetime.now(UTC)
+
+    def queue(session: OrmSession) -> None:
+        for i in range(sizes.drain):
+            outbox.enqueue(session, ticket_id=None, mail_from="support@example.com",
+                           rcpt_to=[f"c{i}@bench.example"], subject=f"[MG#{i}] Your request",
+                           message_id=f"<drain-{i}@bench.example>", raw=_auto_response(i), now=now)
+
+    await db.run(queue)
+    await db.dispose()
+    async with relay() as sink, Daemons(folder, url, target.processes, sink.port) as daemons:
+        deadline = time.perf_counter() + 600
+        while sink.count < sizes.drain and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+    first, last = sink.arrivals[0][0], sink.arrivals[-1][0]
+    return {"rate": (len(sink.arrivals) - 1) / (last - first), "rss": rss}
+
+
+async def row_reply(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                    sizes: Sizes) -> Figures:
+    """An operator's reply → relayed to the customer: ``sizes.replies`` cases are opened and
+    forwarded to one operator; the operator's replies (to the forwards' signed Reply-To) are then
+    sent over one connection per process, timed until the last answer reached the relay."""
+    from mailgate.app import App
+    from mailgate.config import load_config
+    from mailgate.services import staff
+    from mailgate.storage import migrate
+    from tests.integration.test_operators import client_reply
+    from tests.mailer import mail
+
+    url = dbs.fresh(target, "reply")
+    await asyncio.to_thread(migrate.upgrade, url, True)
+    async with relay() as sink:
+        sink.keep = True
+        async with Daemons(folder, url, target.processes, sink.port) as daemons:
+            admin = App.build(load_config(daemons[0].folder / "mailgate.toml"))
+            await staff.add_user(admin.ctx, "op@example.com", staff.StaffEdit(name="Op", pools=("support",)))
+            await admin.ctx.db.dispose()
+            n = sizes.replies
+            questions = [mail(subject=f"Question {i}", sender=f"q{i}@bench.example").as_bytes()
+                         for i in range(n)]
+            await send_stream(daemons[0].port, questions)
+            deadline = time.perf_counter() + 300
+            while sum(r == "op@example.com" for _, r, _ in sink.arrivals) < n:
+                assert time.perf_counter() < deadline, "forwards did not arrive"
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            forwards = [email.message_from_bytes(raw, policy=email.policy.default)
+                        for _, rcpt, raw in sink.arrivals if rcpt == "op@example.com"]
+            replies = [client_reply(f, "Op <op@example.com>", "Fixed: please try again.")
+                       for f in forwards]  # type: ignore[arg-type]
+            mark = len(sink.arrivals)
+            started = time.perf_counter()
+            await asyncio.gather(*(_replies(d.port, part) for d, part in
+                                   zip(daemons, split(replies, len(daemons)), strict=True)))
+            while sum(r.startswith("q") for _, r, _ in sink.arrivals[mark:]) < n:
+                assert time.perf_counter() < deadline + 300, "answers did not arrive"
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - started
+            rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+    return {"rate": n / elapsed, "rss": rss}
+
+
+async def _replies(port: int, replies: list[Any]) -> None:
+    """The operator's replies, one after the other, on one connection."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120)
+    await client.connect()
+    for reply in replies:
+        await client.sendmail("op@example.com", [reply["To"].addresses[0].addr_spec], reply.as_bytes())
+    await client.quit()
+
+
+async def row_web(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                  sizes: Sizes) -> Figures:
+    """Web form → committed case: 20 concurrent clients (each with its own cookies) spread over the
+    processes, each opening the form and sending it until ``sizes.web`` are done. The POST's
+    answer comes after the commit, so its latency is submission-to-case."""
     import aiohttp
 
-    sink = Sink()
-    loop = asyncio.get_running_loop()
-    relay = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
-    port, web_port = free_port(), free_port()
-    config = write_config(folder, port, relay.sockets[0].getsockname()[1])
-    config.write_text(config.read_text() + f"""
-[web]
-listen = "127.0.0.1:{web_port}"
-public_url = "http://127.0.0.1:{web_port}"
-rate_limit = "1000000/h"
-
-[[web.form]]
-name = "contact"
-mailbox = "support"
-""")
-    proc = spawn(config, folder / "daemon.log")
+    url = dbs.fresh(target, "web")
     latencies: list[float] = []
-    left = list(range(total))
-    try:
-        await wait_port(web_port, proc)
-        base = f"http://127.0.0.1:{web_port}/form/contact"
+    left = list(range(sizes.web))
+    async with relay() as sink, Daemons(folder, url, target.processes, sink.port, web=True) as daemons:
 
-        async def browser() -> None:
-            jar = aiohttp.CookieJar(unsafe=True)
-            async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async def browser(k: int) -> None:
+            base = f"http://127.0.0.1:{daemons[k % len(daemons)].web_port}/form/contact"
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 async with http.get(base) as page:
                     token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
                 assert token
@@ -253,403 +649,235 @@ mailbox = "support"
                     latencies.append((time.perf_counter() - sent) * 1000)
 
         started = time.perf_counter()
-        await asyncio.gather(*(browser() for _ in range(clients)))
+        await asyncio.gather(*(browser(k) for k in range(20)))
         elapsed = time.perf_counter() - started
-        rss = peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 60)      # the relay sink lives in this loop: keep it going
-        relay.close()
-    return {"rate": total / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rss": rss,
-            "total": total, "clients": clients}
+        rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+    return {"rate": sizes.web / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rss": rss}
 
 
-def spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILGATE_")}
-    with log.open("wb") as stderr:
-        return subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "run"],
-                                stderr=stderr, env=env)
-
-
-async def processed(db: Path) -> tuple[int, int, int]:
-    """Wait until no stored message is left unprocessed; return (left, cases, queued)."""
-    for _ in range(60_000):
-        if not (state := pending(db))[0]:
-            return state
-        await asyncio.sleep(0.01)
-    raise SystemExit("mailgate did not finish processing")
-
-
-async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit("mailgate exited during start-up")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise SystemExit("mailgate did not start")
-
-
-# --- IMAP ------------------------------------------------------------------------------------
-
-def imap_config(folder: Path, imap_port: int, user: str) -> Path:
-    config = write_config(folder, free_port(), free_port())
-    text = config.read_text().replace("[smtp_out]\n", "").replace('starttls = false\n', "")
-    text = re.sub(r'host = "127.0.0.1"\nport = \d+\n\n', "", text)
-    text = text.replace('pool = "support"\n', 'pool = "support"\n'
-                        f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {imap_port}\n  tls = false\n'
-                        f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n', 1)
-    config.write_text(text)
-    with (folder / ".env").open("a") as env:
-        env.write(f"MAILGATE_IMAP_PW={dovecot.PASSWORD}\n")
-    return config
-
-
-def run_imap(msgs: list[bytes], folder: Path) -> dict[str, float]:
-    """Append the corpus to a Dovecot INBOX, start mailgate, time it to the last committed case;
-    then append one message at a time while it IDLEs and time each to its case."""
-    server = dovecot.Dovecot()
-    server.start()
-    try:
-        user = server.add_user("bench")
-        server.append(user, msgs)
-        config = imap_config(folder, server.port, user)
-        db = folder / "mailgate.db"
-        started = time.perf_counter()
-        proc = spawn(config, folder / "daemon.log")
-        try:
-            state = processed_all(server, user, db)
-            done = time.perf_counter()
-            idle = [idle_latency(server, user, db, i) for i in range(50)]
-            rss = peak_rss_mb(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
-    finally:
-        server.stop()
-    return {"rate": len(msgs) / (done - started), "cases": state[1], "rss": rss,
-            "idle_p50": pct(idle, 50), "idle_p99": pct(idle, 99)}
-
-
-def processed_all(server: dovecot.Dovecot, user: str, db: Path) -> tuple[int, int, int]:
-    """Wait until the INBOX is empty (every message moved after its commit); return the state."""
-    for _ in range(12_000):
-        if db.exists() and server.count(user, "INBOX") == 0:
-            with contextlib.suppress(sqlite3.OperationalError):
-                return pending(db)
-        time.sleep(0.05)
-    raise SystemExit("mailgate did not finish")
-
-
-def idle_latency(server: dovecot.Dovecot, user: str, db: Path, i: int) -> float:
-    before = pending(db)[1]
-    started = time.perf_counter()
-    server.append(user, [f"From: idle{i}@bench.example\r\nSubject: idle {i}\r\n\r\nhi\r\n".encode()])
-    while pending(db)[1] <= before:
-        time.sleep(0.002)
-    return (time.perf_counter() - started) * 1000
-
-
-#: A vocabulary of 5,000 words: each appears in about 2 % of the generated cases.
-WORDS = [f"{stem}{n}" for stem in ("printer", "invoice", "parcel", "router", "licence") for n in range(1000)]
-
-
-def import_figures(msgs: list[bytes], n: int, folder: Path) -> dict[str, float]:
-    """``mailgate import`` of an mbox of ``n`` messages (the corpus repeated, each copy with a
-    Message-ID of its own): msg/s and the importing process's peak RSS."""
-    import mailbox
-
-    box_path = folder / "import.mbox"
-    box = mailbox.mbox(box_path)
-    for i in range(n):
-        box.add(f"Message-ID: <bench-import-{i}@bench.example>\r\n".encode() + msgs[i % len(msgs)])
-    box.flush()
-    box.close()
-    config = write_config(folder, free_port(), free_port())
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "mailgate", "--config", str(config), "import",
-                             str(box_path), "--json"], cwd=folder, stdout=subprocess.PIPE)
-    peak = 0.0
-    while proc.poll() is None:                   # this process's own peak (VmHWM), not its children's
-        with contextlib.suppress(OSError, AssertionError):
-            peak = max(peak, peak_rss_mb(proc.pid))
-        time.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    assert proc.stdout is not None and proc.returncode == 0, proc.returncode
-    summary = json.loads(proc.stdout.read())
-    return {"rate": n / elapsed, "rss": peak, "cases": summary["cases"], "stored": summary["stored"],
-            "seconds": elapsed}
-
-
-def search_figures(n: int, url: str) -> dict[str, float]:
-    """``ticket list --search`` on ``n`` cases of two messages each: median ms per query kind,
-    next to a plain ``ILIKE '%word%'`` scan of every body (what the full-text index avoids)."""
-    import random
-    import statistics
-    from datetime import UTC, datetime
-
-    from sqlalchemy import func, insert, select
-
-    from mailgate.storage import migrate, reads
-    from mailgate.storage.models import MailMessage, Ticket
-
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    rng = random.Random(7)
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    with engine.begin() as conn:
-        for start in range(1, n + 1, 5000):
-            ids = range(start, min(start + 5000, n + 1))
-            conn.execute(insert(Ticket), [{
-                "id": i, "type": "support", "subject": f"{rng.choice(WORDS)} question {i}", "status_id": 1,
-                "priority": "normal", "pool": "support", "requester": f"customer{i}@example.org",
-                "requester_name": "", "acked": False, "close_requested": False, "answers": {},
-                "mailbox": "support", "site": "", "channel": "email", "fields": {},
-                "created_at": now, "updated_at": now} for i in ids])
-            conn.execute(insert(MailMessage), [{
-                "ticket_id": i, "kind": "inbound", "disposition": "personal", "message_id": f"<{i}.{k}@b>",
-                "from_addr": f"customer{i}@example.org", "to_addrs": [], "subject": "", "at": now,
-                "author": "", "text": " ".join(rng.choice(WORDS) for _ in range(60))
-                + (f" zebra{i}" if i % 1000 == 0 else "")} for i in ids for k in (1, 2)])
-
-    def timed(work: object) -> float:
-        runs = []
-        for _ in range(5):
-            started = time.perf_counter()
-            with OrmSession(engine) as session:
-                work(session)  # type: ignore[operator]
-            runs.append((time.perf_counter() - started) * 1000)
-        return statistics.median(runs)
-
-    with OrmSession(engine) as session:
-        common = len(reads.case_rows(session, reads.CaseFilter(search="router42")))
-    result = {
-        "rare": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="zebra5000"))),
-        "common": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="router42"))),
-        "common_n": common,
-        "two": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="router42 parcel7"))),
-        "requester": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search="customer777@"))),
-        "number": timed(lambda s: reads.case_rows(s, reads.CaseFilter(search=f"MG#{n // 2}"))),
-        "scan": timed(lambda s: s.scalar(select(func.count()).where(MailMessage.text.ilike("%zebra5000%")))),
-    }
-    engine.dispose()
-    return result
-
-
-def report_seconds(n: int, url: str, folder: Path) -> float:
-    """``report --by operator`` over 30 days of ``n`` cases with five messages each, a close for
-    half of them and a consultation for one in ten: the median of three runs, in seconds."""
-    import random
-    import statistics
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import insert
-
-    from mailgate.app import App
-    from mailgate.config import load_config
-    from mailgate.services import reports
+async def row_import(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
+                     sizes: Sizes) -> Figures:
+    """``mailgate import`` of an mbox of ``sizes.imports`` messages (the corpus repeated, each copy
+    with a Message-ID of its own); with two processes, two imports of half each at once. Peak
+    RSS is the importing process's own (VmHWM, sampled)."""
     from mailgate.storage import migrate
-    from mailgate.storage.models import CaseClose, Consultation, MailMessage, Staff, Ticket
 
-    migrate.upgrade(url)
-    config = write_config(folder, free_port(), free_port())
-    config.write_text(config.read_text().replace(f"sqlite:///{folder}/mailgate.db", url))
-    engine = create_engine(url)
-    rng = random.Random(11)
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(insert(Staff), [{
-            "id": i, "email": f"op{i}@example.com", "name": f"Op {i}", "roles": "operator", "active": True,
-            "trainee": False, "receipts": True, "footer_text": "", "created_at": start}
-            for i in range(1, 21)])
-        for first in range(1, n + 1, 5000):
-            ids = range(first, min(first + 5000, n + 1))
-            made = {i: start + timedelta(seconds=rng.randrange(30 * 86400)) for i in ids}
-            conn.execute(insert(Ticket), [{
-                "id": i, "type": "support", "subject": f"Question {i}", "status_id": 1, "priority": "normal",
-                "pool": "support", "owner_id": 1 + i % 20, "requester": f"c{i}@example.org",
-                "requester_name": "",
-                "acked": True, "close_requested": False, "answers": {}, "mailbox": "support", "site": "",
-                "channel": "email", "fields": {}, "created_at": made[i], "updated_at": made[i]} for i in ids])
-            conn.execute(insert(MailMessage), [{
-                "ticket_id": i, "kind": "inbound" if k % 2 == 0 else "outbound",
-                "disposition": "personal" if k % 2 == 0 else "reply", "message_id": f"<{i}.{k}@b>",
-                "from_addr": "", "to_addrs": [], "subject": "", "text": "hello", "author": "",
-                "at": made[i] + timedelta(hours=k)} for i in ids for k in range(5)])
-            conn.execute(insert(CaseClose), [{
-                "ticket_id": i, "at": made[i] + timedelta(days=rng.randrange(1, 8)),
-                "owner": f"op{1 + i % 20}@example.com", "pool": "support", "on_time": rng.random() < 0.7,
-                "consulted": i % 10 == 0} for i in ids if i % 2 == 0])
-            conn.execute(insert(Consultation), [{
-                "ticket_id": i, "department": "finance", "address": "finance@example.com", "question": "?",
-                "amount": "10.00", "currency": "", "state": "answered", "asked_at": made[i],
-                "due_at": made[i] + timedelta(days=2),
-                "answered_at": made[i] + timedelta(days=rng.randrange(1, 4)),
-                "answered_by": "f@example.com"} for i in ids if i % 10 == 0])
-    engine.dispose()
-    app = App.build(load_config(config))
-
-    async def once() -> float:
-        began = time.perf_counter()
-        await reports.report(app.ctx, "2026-11-01", "2026-12-01", by="operator", tz="UTC")
-        return time.perf_counter() - began
-
-    async def runs() -> list[float]:
-        try:
-            return [await once() for _ in range(3)]
-        finally:
-            await app.ctx.db.dispose()
-
-    return statistics.median(asyncio.run(runs()))
+    url = dbs.fresh(target, "import")
+    await asyncio.to_thread(migrate.upgrade, url, True)
+    procs = []
+    started = time.perf_counter()
+    for p in range(target.processes):
+        box_path = folder / f"import{p}.mbox"
+        box = mailbox.mbox(box_path)
+        for i in range(p, sizes.imports, target.processes):
+            box.add(f"Message-ID: <bench-import-{i}@bench.example>\r\n".encode() + msgs[i % len(msgs)])
+        box.flush()
+        box.close()
+    started = time.perf_counter()
+    for p in range(target.processes):
+        config = write_config(folder / f"import{p}", free_port(), free_port(), url)
+        command = [sys.executable, "-m", "mailgate", "--config", str(config), "import",
+                   str(folder / f"import{p}.mbox"), "--json"]
+        with (config.parent / "import.log").open("wb") as log:          # its log: not on our terminal
+            procs.append(subprocess.Popen(command, cwd=config.parent, stdout=subprocess.PIPE,  # noqa: ASYNC220
+                                          stderr=log))
+    peak = 0.0
+    while any(proc.poll() is None for proc in procs):
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                peak = max(peak, peak_rss_mb(proc.pid))
+        await asyncio.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    stored = 0
+    for proc in procs:
+        assert proc.stdout is not None and proc.returncode == 0, proc.returncode
+        stored += json.loads(proc.stdout.read())["stored"]
+    assert stored == sizes.imports, stored
+    return {"rate": sizes.imports / elapsed, "rss": peak}
 
 
-def report_rows(n: int, folder: Path) -> list[tuple[str, float]]:
-    rows = [("SQLite", report_seconds(n, f"sqlite:///{folder}/report.db", folder))]
-    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+ROWS: dict[str, Callable[..., Awaitable[Figures]]] = {
+    "smtp": row_smtp, "imap": row_imap, "reply": row_reply, "drain": row_drain, "web": row_web,
+    "import": row_import,
+}
+
+
+def floors(dbs: Databases, target: Target, msgs: list[bytes], parse: tuple[float, float]) -> Figures:
+    """The floors on this target's database (one process: the physical limit of one)."""
+    orm = floor_orm(msgs, dbs.fresh(target, "floor_orm"))
+    core = floor_core(msgs, dbs.fresh(target, "floor_core"))
+    return {"orm": harmonic(parse[0], orm), "core": harmonic(parse[1], core)}
+
+
+# --- the peers -----------------------------------------------------------------------------------
+
+def peers() -> dict[str, str]:
+    """roundup-mailgw and django-helpdesk on the same corpus, as ../shared/bench/README.md says."""
+    here = SHARED / "bench"
+    out: dict[str, str] = {}
+
+    def run(*cmd: str) -> str:
+        done = subprocess.run([sys.executable, *cmd], cwd=here, capture_output=True, text=True, timeout=1800)
+        found = re.findall(r"([\d.]+)\s*msg/s", done.stdout + done.stderr)
+        return f"{float(found[-1]):.0f} msg/s" if found else f"failed ({done.returncode})"
+
+    out["roundup-mailgw"] = run("bench_roundup.py", "--mode", "mbox", "-r", "1")
+    subprocess.run(["bash", str(here / "dovecot_up.sh")], cwd=here, capture_output=True, check=False)
     try:
-        import psycopg
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report")
-            conn.execute("CREATE DATABASE mailgate_bench_report")
-    except Exception as exc:
-        print(f"(PostgreSQL report figures skipped: {type(exc).__name__})")
-        return rows
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        rows.append(("PostgreSQL", report_seconds(n, f"{base}/mailgate_bench_report", folder)))
+        out["django-helpdesk"] = run("bench_django_helpdesk.py", "-r", "1")
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report WITH (FORCE)")
-    return rows
+        subprocess.run(["bash", str(here / "dovecot_down.sh")], cwd=here, capture_output=True, check=False)
+    return out
 
 
-def search_rows(n: int, folder: Path) -> list[tuple[str, dict[str, float]]]:
-    rows = [("SQLite", search_figures(n, f"sqlite:///{folder}/search.db"))]
-    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+# --- the table ------------------------------------------------------------------------------------
+
+def cell(figures: Figures | str | None, fmt: Callable[[Figures], str]) -> str:
+    if figures is None:
+        return "-"
+    if isinstance(figures, str):
+        return figures
     try:
-        import psycopg
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search")
-            conn.execute("CREATE DATABASE mailgate_bench_search")
-    except Exception as exc:  # no server: SQLite only
-        print(f"(PostgreSQL search figures skipped: {type(exc).__name__})")
-        return rows
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        return fmt(figures)
+    except (KeyError, ZeroDivisionError, ValueError):
+        return "-"
+
+
+def print_table(msgs: list[bytes], results: dict[str, dict[str, Figures | str]], targets: list[Target],
+                parse: tuple[float, float], peer_rates: dict[str, str], sizes: Sizes) -> None:
+    width = 18
+    mb = sum(map(len, msgs)) / 1e6
+    print(f"\ncorpus: {len(msgs)} messages, {mb:.1f} MB (../shared/bench/corpus.py); "
+          f"stdlib parse: policy=default {parse[0]:.0f} msg/s, compat32 {parse[1]:.0f} msg/s")
+    print(f"{'':38}" + "".join(f"{t.label:>{width}}" for t in targets))
+
+    def line(name: str, row: str, fmt: Callable[[Figures], str]) -> None:
+        print(f"{name:38}" + "".join(f"{cell(results[t.key].get(row), fmt):>{width}}" for t in targets))
+
+    def of(row: str) -> Callable[[Figures], str]:
+        return lambda f: f"{f['rate']:.0f} msg/s"
+
+    def ratio(row: str) -> Callable[[Figures], str]:
+        def fmt(f: Figures) -> str:
+            return f"{f['rate'] / f['orm']:.2f} | {f['rate'] / f['core']:.2f}"
+        return fmt
+
+    for t in targets:       # the floors beside each row's rate, for the ratio lines
+        fl = results[t.key].get("floors")
+        for key, figures in results[t.key].items():
+            if isinstance(figures, dict) and isinstance(fl, dict) and key != "floors":
+                figures.update(orm=fl["orm"], core=fl["core"])
+    line("floor: parse default + ORM commit", "floors", lambda f: f"{f['orm']:.0f} msg/s")
+    line("floor: parse compat32 + Core commit", "floors", lambda f: f"{f['core']:.0f} msg/s")
+    line("SMTP intake -> case + auto-response", "smtp", of("smtp"))
+    line("  of the floors (ORM | Core)", "smtp", ratio("smtp"))
+    line("  receive -> commit p50 / p99", "smtp", lambda f: f"{f['p50']:.1f} / {f['p99']:.1f} ms")
+    line("IMAP ingest -> case (Dovecot)", "imap", of("imap"))
+    line("  of the floors (ORM | Core)", "imap", ratio("imap"))
+    line(f"  IDLE append -> case p50 / p99 ({sizes.idle})", "imap",
+         lambda f: f"{f['idle_p50']:.0f} / {f['idle_p99']:.0f} ms")
+    line("  floor: Dovecot's push, a bare client", "imap",
+         lambda f: f"{f['push_p50']:.0f} / {f['push_p99']:.0f} ms")
+    line(f"operator reply -> relay ({sizes.replies})", "reply", of("reply"))
+    line(f"outbound drain -> sink ({sizes.drain})", "drain", of("drain"))
+    line(f"web form -> case, 20 clients ({sizes.web})", "web", lambda f: f"{f['rate']:.0f} /s")
+    line("  web submission p50 / p99", "web", lambda f: f"{f['p50']:.0f} / {f['p99']:.0f} ms")
+    line(f"import of an mbox ({sizes.imports})", "import", of("import"))
+    line("  of the floors (ORM | Core)", "import", ratio("import"))
+    print(f"{'peak RSS, one daemon (max over rows)':38}" + "".join(
+        f"{_peak(results[t.key], exclude='import'):>{width}}" for t in targets))
+    line("peak RSS, one importing process", "import", lambda f: f"{f['rss']:.0f} MB")
+    for name, rate in peer_rates.items():
+        print(f"{name + ' (same run)':38}{rate:>{width}}")
+
+
+def _peak(rows: dict[str, Figures | str], exclude: str) -> str:
+    peaks = [f["rss"] for k, f in rows.items() if isinstance(f, dict) and "rss" in f and k != exclude]
+    return f"{max(peaks):.0f} MB" if peaks else "-"
+
+
+Results = dict[str, dict[str, Figures | str]]
+
+
+async def measure(targets: list[Target], rows: list[str], msgs: list[bytes], sizes: Sizes,
+                  folder: Path, parse: tuple[float, float]) -> tuple[Results, bool]:
+    results: dict[str, dict[str, Figures | str]] = {t.key: {} for t in targets}
+    failed = False
+    dbs = Databases(folder)
     try:
-        rows.append(("PostgreSQL", search_figures(n, f"{base}/mailgate_bench_search")))
+        for target in targets:
+            results[target.key]["floors"] = await asyncio.to_thread(floors, dbs, target, msgs, parse)
+            for row in rows:
+                work = folder / f"{target.key}-{row}"
+                work.mkdir()
+                print(f"  {target.label}: {row} ...", file=sys.stderr, flush=True)
+                try:
+                    results[target.key][row] = await ROWS[row](dbs, target, work, msgs, sizes)
+                except Exception as exc:       # a broken row is shown, and fails --short
+                    traceback.print_exc()
+                    results[target.key][row] = f"failed: {type(exc).__name__}"[:17]
+                    failed = True
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search WITH (FORCE)")
-    return rows
+        dbs.close()
+    return results, failed
 
 
-def run_only(args: argparse.Namespace) -> bool:
-    """One of the ``--…-only`` rows by itself; True if one was asked for."""
-    only = {
-        "report_only": lambda tmp: print_report(args.report or 100_000, tmp),
-        "web_only": lambda tmp: print_web(args.web or 1000, tmp),
-        "import_only": lambda tmp: print_import(load_corpus(2000), args.import_n or 20_000, tmp),
-        "search_only": lambda tmp: print_search(args.search or 100_000, tmp),
-    }
-    for flag, run in only.items():
-        if getattr(args, flag):
-            with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-                run(Path(tmp))
-            return True
-    return False
+def large(search: int, report: int) -> None:
+    """The generated-data figures (bench_large.py), when asked for."""
+    if not (search or report):
+        return
+    import bench_large
 
-
-def print_report(n: int, folder: Path) -> None:
-    for name, seconds in report_rows(n, folder):
-        print(f"report --by operator over 30 days, {n} cases, {5 * n} messages, {name}: {seconds:.2f} s")
+    with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
+        if search:
+            bench_large.print_search(search, Path(tmp))
+        if report:
+            bench_large.print_report(report, Path(tmp))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=2000)
+    parser.add_argument("-n", type=int, default=0, help="corpus messages for intake (default 2000)")
+    parser.add_argument("--short", action="store_true",
+                        help="small sizes, for CI: the figures mean little")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {','.join(ROWS)}")
+    parser.add_argument("--targets", default="sqlite,pg1,pg2", help="comma-separated, of sqlite,pg1,pg2")
+    parser.add_argument("--import", dest="import_n", type=int, default=0, metavar="N",
+                        help="messages in the imported mbox (default 5000)")
+    parser.add_argument("--peers", action="store_true", help="also run roundup-mailgw and django-helpdesk")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--imap", action="store_true", help="also measure IMAP ingest (needs dovecot)")
     parser.add_argument("--search", type=int, default=0, metavar="N",
                         help="also time ticket list --search on N generated cases (SQLite, PostgreSQL)")
     parser.add_argument("--search-only", action="store_true", help="only the --search figures")
-    parser.add_argument("--import", dest="import_n", type=int, default=0, metavar="N",
-                        help="also time mailgate import of an mbox of N messages (SQLite)")
-    parser.add_argument("--import-only", action="store_true", help="only the --import figures")
-    parser.add_argument("--web", type=int, default=0, metavar="N",
-                        help="also time N web form submissions by 20 concurrent clients (SQLite)")
-    parser.add_argument("--web-only", action="store_true", help="only the --web figures")
     parser.add_argument("--report", type=int, default=0, metavar="N",
                         help="also time report --by operator on N cases, 5N messages")
     parser.add_argument("--report-only", action="store_true", help="only the --report figures")
     args = parser.parse_args()
-    if run_only(args):
+    if args.search_only or args.report_only:
+        large(args.search_only and (args.search or 100_000), args.report_only and (args.report or 100_000))
         return
-    msgs = load_corpus(2000)[: args.n]
+    sizes = SHORT if args.short else Sizes()
+    sizes = Sizes(**{**sizes.__dict__, "n": args.n or sizes.n, "imports": args.import_n or sizes.imports})
+    wanted = args.targets.split(",")
+    targets = [t for t in TARGETS if t.key in wanted]
+    if any(t.postgresql for t in targets) and not Databases.postgresql_up():
+        print(f"(PostgreSQL columns skipped: no server at {PG_ADMIN})", file=sys.stderr)
+        targets = [t for t in targets if not t.postgresql]
+    rows = [r for r in args.rows.split(",") if r in ROWS]
+    msgs = load_corpus(2000)[: sizes.n]
+    parse = (floor_parse(msgs), floor_parse_compat32(msgs))
     folder = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
     try:
-        parse_rate = floor_parse(msgs)
-        orm_rate = floor_orm(msgs, folder)
-        floor = 1 / (1 / parse_rate + 1 / orm_rate)
-        r = asyncio.run(run_mailgate(msgs, folder))
-        imap_folder = folder / "imap"
-        imap_folder.mkdir()
-        i = run_imap(msgs, imap_folder) if args.imap else None
+        results, failed = asyncio.run(measure(targets, rows, msgs, sizes, folder, parse))
+        peer_rates = peers() if args.peers else {}
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    mb = sum(map(len, msgs)) / 1e6
-    print(f"corpus: {len(msgs)} messages, {mb:.2f} MB (../shared/bench/corpus.py)")
-    print(f"floor  stdlib parse (policy=default)        {parse_rate:8.0f} msg/s")
-    print(f"floor  SQLAlchemy ORM commit (ticket+msg)   {orm_rate:8.0f} msg/s")
-    print(f"floor  parse + ORM                          {floor:8.0f} msg/s")
-    print(f"mailgate SMTP intake -> committed case      {r['rate']:8.0f} msg/s "
-          f"({r['rate'] / floor:.2f} of floor; {r['cases']:.0f} cases, {r['queued']:.0f} outbound queued)")
-    print(f"mailgate receive->commit latency            p50 {r['commit_p50']:.2f} ms  "
-          f"p99 {r['commit_p99']:.2f} ms  ({r['stored']:.0f} samples)")
-    print(f"client round trip (aiosmtplib, reused conn) p50 {r['rtt_p50']:.2f} ms  p99 {r['rtt_p99']:.2f} ms")
-    print(f"mailgate peak RSS                           {r['rss']:.1f} MB")
-    if i is not None:
-        print(f"mailgate IMAP ingest -> committed case      {i['rate']:8.0f} msg/s "
-              f"({i['rate'] / floor:.2f} of floor; {i['cases']:.0f} cases), peak RSS {i['rss']:.1f} MB")
-        print(f"IMAP append during IDLE -> case             p50 {i['idle_p50']:.0f} ms  "
-              f"p99 {i['idle_p99']:.0f} ms  (50 samples)")
-    if args.search:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_search(args.search, Path(tmp))
-    if args.import_n:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_import(msgs, args.import_n, Path(tmp))
-    if args.web:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_web(args.web, Path(tmp))
-    if args.report:
-        with tempfile.TemporaryDirectory(prefix="mailgate-bench-") as tmp:
-            print_report(args.report, Path(tmp))
-
-
-def print_web(n: int, folder: Path) -> None:
-    f = asyncio.run(run_web(folder, n))
-    print(f"web form -> committed case, {f['clients']:.0f} clients  {f['rate']:8.0f} submissions/s  "
-          f"p50 {f['p50']:.1f} ms  p99 {f['p99']:.1f} ms  ({f['total']:.0f} submissions), "
-          f"peak RSS {f['rss']:.1f} MB")
-
-
-def print_import(msgs: list[bytes], n: int, folder: Path) -> None:
-    f = import_figures(msgs, n, folder)
-    print(f"mailgate import of an mbox, {n} messages   {f['rate']:8.0f} msg/s ({f['seconds']:.0f} s; "
-          f"{f['stored']:.0f} stored, {f['cases']:.0f} cases), peak RSS {f['rss']:.1f} MB")
-
-
-def print_search(n: int, folder: Path) -> None:
-    for name, f in search_rows(n, folder):
-        print(f"ticket list --search, {n} cases, {name}: a word in one case {f['rare']:.1f} ms, "
-              f"a word in {f['common_n']:.0f} cases {f['common']:.1f} ms, two such words "
-              f"{f['two']:.1f} ms, requester {f['requester']:.1f} ms, MG#n {f['number']:.1f} ms "
-              f"(an ILIKE scan of every body: {f['scan']:.1f} ms)")
+    print_table(msgs, results, targets, parse, peer_rates, sizes)
+    large(args.search, args.report)
+    if failed and args.short:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -22,3 +22,8 @@ else
     exit 1
   fi
 fi
+
+# The benchmark in its short mode, so that it cannot rot: small sizes, figures that mean little;
+# it fails only when a row breaks (scripts/bench.py --short).
+echo "== benchmark (short)"
+python scripts/bench.py --short
