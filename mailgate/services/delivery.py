@@ -50,6 +50,7 @@ class Drain:
         # others it is alive (storage/notify.py); on SQLite one of its own.
         self.owner = owner or (lambda: number)
         self.rows: deque[Outbox] = deque()
+        self.raws: dict[int, bytes] = {}     # the bytes of small claimed rows, read with the claim
         self.held: set[int] = set()          # claimed and not yet finished: their leases are kept
         self.claiming = asyncio.Lock()
         self.sent = 0
@@ -58,14 +59,18 @@ class Drain:
     async def next(self) -> Outbox | None:
         async with self.claiming:
             if not self.rows and not self.down:
-                fresh = [r for r in await _claim(self.ctx, self.batch, self.owner(), sorted(self.held))
-                         if r.id not in self.held]
+                claimed, raws = await _claim(self.ctx, self.batch, self.owner(), sorted(self.held))
+                fresh = [r for r in claimed if r.id not in self.held]
+                self.raws.update((r.id, raws[r.id]) for r in fresh if r.id in raws)
                 self.held.update(r.id for r in fresh)
                 self.rows.extend(fresh)
             return self.rows.popleft() if self.rows else None
 
     def finished(self, *rows: Outbox | None) -> None:
-        self.held.difference_update(r.id for r in rows if r is not None)
+        for row in rows:
+            if row is not None:
+                self.held.discard(row.id)
+                self.raws.pop(row.id, None)
 
     async def keep_leases(self, stop: asyncio.Event) -> None:
         """Renew the leases of the rows in hand every ``LEASE / 3`` until ``stop``: a message may
@@ -95,7 +100,7 @@ async def deliver(drain: Drain, transport: MailTransport) -> int:
             async with transport.session() as session:
                 while row is not None:
                     try:
-                        done = await _send_one(drain.ctx, session, row)
+                        done = await _send_one(drain.ctx, session, row, drain.raws.pop(row.id, None))
                     finally:
                         drain.finished(row)          # its outcome is recorded, or its lease lapses
                     sent += done
@@ -122,9 +127,16 @@ def _deadline(ctx: Context) -> float:
     return 3 * (smtp_out.timeout.total_seconds() if smtp_out else 30.0)
 
 
-async def _claim(ctx: Context, batch: int, owner: int | None, held: list[int]) -> list[Outbox]:
-    return await ctx.db.run(partial(outbox.claim_due, now=ctx.clock.now(), limit=batch, owner=owner,
-                                    held=held))
+async def _claim(ctx: Context, batch: int, owner: int | None,
+                 held: list[int]) -> tuple[list[Outbox], dict[int, bytes]]:
+    """Lease due rows, and read the bytes of the small ones in the same transaction."""
+    now = ctx.clock.now()
+
+    def work(session: Session) -> tuple[list[Outbox], dict[int, bytes]]:
+        rows = outbox.claim_due(session, now, batch, owner=owner, held=held)
+        return rows, outbox.small_raws(session, [r.id for r in rows])
+
+    return await ctx.db.run(work)
 
 
 ALERT_AFTER_ATTEMPTS = 3       # 30 s + 60 s + 120 s of backoff: the relay has been down for minutes
@@ -157,9 +169,10 @@ def _failed(session: Session, ctx: Context, row: Outbox, error: str, now: dateti
                                     f"to {', '.join(row.rcpt_to)[:300]}: {error[:300]}")])
 
 
-async def _send_one(ctx: Context, session: MailSession, row: Outbox) -> int:
+async def _send_one(ctx: Context, session: MailSession, row: Outbox, raw: bytes | None) -> int:
     now = ctx.clock.now()
-    raw = await ctx.db.run(lambda s: outbox.raw_of(s, row.id))
+    if raw is None:
+        raw = await ctx.db.run(lambda s: outbox.raw_of(s, row.id))
     try:
         async with asyncio.timeout(_deadline(ctx)):
             await session.send(row.mail_from, row.rcpt_to, raw)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.kinds import OutboxState
@@ -51,6 +51,20 @@ def enqueue(
 def raw_of(session: Session, row_id: int) -> bytes:
     """The bytes of a queued message (read when it is sent, one message at a time)."""
     return get_bytes(session, OutboxRaw, row_id)
+
+
+#: Queued mail up to this size comes with its claim, one transaction fewer per mail; larger mail
+#: is read when it is sent (``raw_of``), so a batch never holds more than ten times this.
+PREFETCH: Final = 256 << 10
+_SMALL_RAWS = select(OutboxRaw.id, OutboxRaw.raw).where(
+    OutboxRaw.id.in_(bindparam("ids", expanding=True)), func.length(OutboxRaw.raw) <= PREFETCH)
+
+
+def small_raws(session: Session, ids: Sequence[int]) -> dict[int, bytes]:
+    """The bytes of those of ``ids`` no larger than ``PREFETCH``."""
+    if not ids:
+        return {}
+    return {int(i): bytes(raw) for i, raw in session.connection().execute(_SMALL_RAWS, {"ids": list(ids)})}
 
 
 # A row never tried is due at once, whatever the clock says: set back, it would otherwise hold
