@@ -38,13 +38,13 @@ from mailgate.services.blocklist import Blocklist
 from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
 from mailgate.services.process import RETRY, process_inbound
-from mailgate.storage import inbound, migrate, notify, outbox
+from mailgate.storage import inbound, migrate, outbox
 from mailgate.storage.db import DB_ERRORS, Database
 from mailgate.storage.locks import SqliteOwner
-from mailgate.storage.notify import PgWakeups, SharedWakeup
 from mailgate.wakeups import LocalWakeup
 
 if TYPE_CHECKING:
+    from mailgate.storage.notify import PgWakeups, SharedWakeup
     from mailgate.web.server import WebPages
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,15 @@ class App:
         db = Database(config.database_url)
         ctx = Context(config=config, db=db, clock=clock or SystemClock(),
                       renderer=Renderer(config.resolve(config.gateway.templates)))
-        hub = None if db.is_sqlite else PgWakeups(config.database_url)
+        hub: PgWakeups | None = None
         inbound_ready: LocalWakeup | SharedWakeup
         outbox_ready: LocalWakeup | SharedWakeup
-        if hub is None:                     # one process owns a SQLite database: wake it alone
+        if db.is_sqlite:                    # one process owns a SQLite database: wake it alone
             inbound_ready, outbox_ready = LocalWakeup(), LocalWakeup()
         else:
+            from mailgate.storage import notify  # psycopg (~20 MB resident) only on PostgreSQL
+
+            hub = notify.PgWakeups(config.database_url)
             inbound_ready, outbox_ready = hub.channel(notify.INBOUND), hub.channel(notify.OUTBOX)
         inbox = Inbox(db, ctx.clock, inbound_ready)
         return cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
