@@ -2,9 +2,10 @@
 web submissions at once; one daemon is SIGKILLed mid-run (issue 16).
 
 Afterwards every message is exactly one case, every customer got exactly one auto-response (the
-relay may have seen a second copy with the same Message-ID: the documented lost-250 window), no
-stored message or outbound mail is left, and the survivors took over the killed daemon's
-mailboxes (mail appended after the kill became cases) and its outbox leases.
+relay may have seen a second copy with the same Message-ID: the documented lost-250 window),
+every reply deadline was acted on once, no stored message or outbound mail is left, and the
+survivors took over the killed daemon's mailboxes (mail appended after the kill became cases)
+and its outbox leases.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from mailgate.app import App
 from mailgate.domain.kinds import InboundState, OutboxState
 from mailgate.services.delivery import WORKERS
-from mailgate.storage.models import Inbound, Outbox, Ticket
+from mailgate.storage.models import Inbound, Outbox, Ticket, TicketEvent
 from tests import dovecot
 from tests.conftest import BACKEND, SECRET, write_config
 from tests.fakes import SmtpSink
@@ -120,6 +121,8 @@ def _state(s: Session) -> dict[str, Any]:
         "pending_out": s.scalar(select(func.count()).select_from(Outbox)
                                 .where(Outbox.state == OutboxState.PENDING)),
         "outbox": list(s.execute(select(Outbox.rcpt_to, Outbox.message_id, Outbox.state))),
+        "expired": Counter(s.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == "expired"))),
+        "support_cases": set(s.scalars(select(Ticket.id).where(Ticket.pool == "support"))),
     }
 
 
@@ -130,7 +133,7 @@ async def _settled(admin: App, server: dovecot.Dovecot, users: dict[str, str], e
         found = await admin.ctx.db.run(_state)
         boxes_empty = all(server.count(u, "INBOX") == 0 for u in users.values())
         if boxes_empty and not found["pending_in"] and not found["pending_out"] \
-                and set(found["subjects"]) >= expected:
+                and set(found["subjects"]) >= expected and set(found["expired"]) >= found["support_cases"]:
             return
         assert time.monotonic() < deadline, (found["pending_in"], found["pending_out"],
                                              expected - set(found["subjects"]))
@@ -156,8 +159,12 @@ async def test_three_daemons_one_killed_mid_run_lose_and_double_nothing(
         tmp_path: Path, database_url: str, sink: SmtpSink, server: dovecot.Dovecot) -> None:
     users = {box: server.add_user(f"scale-{box}-{tmp_path.name[-12:]}")
              for box in ("support", "billing", "sales")}
+    # Every case's reply deadline falls due a few seconds after it opens, swept every second by
+    # all three daemons: each must be acted on once (one "expired" event per case).
     config = write_config(tmp_path, database_url, sink.port, extra=WEB,
-                          imap={box: (server.port, user) for box, user in users.items()})
+                          imap={box: (server.port, user) for box, user in users.items()},
+                          support_pool='mode = "round_robin"\nreply_deadline = "4s"',
+                          gateway_extra='timer_interval = "1s"')
     text = (tmp_path / "mailgate.toml").read_text()
     admin = App.build(config)
     daemons: list[WebDaemon] = []
@@ -207,14 +214,17 @@ async def test_three_daemons_one_killed_mid_run_lose_and_double_nothing(
         assert twice <= {f"Web {n}" for n in retried}, twice
         assert set(subjects) == expected
         assert all(row.state == OutboxState.SENT for row in found["outbox"])
+        expired: Counter[int] = found["expired"]
+        assert set(expired) >= found["support_cases"] and set(expired.values()) == {1}, expired
         senders = {f"s{n}@customer.example" for n in range(SMTP_MAILS)} \
             | {f"i{n}@customer.example" for n in range(IMAP_MAILS)} \
             | {f"w{n}@customer.example" for n in range(WEB_FORMS)} \
             | {f"late-{box}@customer.example" for box in users}
         copies = _one_auto_response_each(sink, senders, retried)
         assert copies <= WORKERS, copies        # what the killed sender had in hand: same Message-ID
-        print(f"\n{len(sink.received)} mails at the relay ({copies} second copies); survivors done "
-              f"{took_over:.1f} s after the kill; {len(retried)} forms sent again")
+        print(f"\n{len(sink.received)} mails at the relay ({copies} second copies); {len(expired)} reply "
+              f"deadlines acted on once each; all done {took_over:.1f} s after the kill; {len(retried)} "
+              "forms sent again")
     finally:
         for daemon in daemons:
             if daemon.alive:
