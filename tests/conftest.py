@@ -115,8 +115,10 @@ def _mailbox(name: str, address: str, pool: str, kind: str, imap: tuple[int, str
     if imap:
         port, user = imap
         tls = "" if re.search(r"^\s*tls\s*=", imap_extra, re.MULTILINE) else "  tls = false\n"
+        own_poll = re.search(r"^\s*poll_interval\s*=", imap_extra, re.MULTILINE)
+        poll = "" if own_poll else '  poll_interval = "1s"\n'
         text += (f'  [mailbox.imap]\n  host = "127.0.0.1"\n  port = {port}\n{tls}'
-                 f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n  poll_interval = "1s"\n'
+                 f'  username = "{user}"\n  password_env = "MAILGATE_IMAP_PW"\n{poll}'
                  f'{imap_extra}')
     return text
 

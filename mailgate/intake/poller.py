@@ -29,6 +29,7 @@ from mailgate.storage.db import Database
 from mailgate.storage.locks import ExclusiveLock
 
 log = logging.getLogger(__name__)
+STANDBY_WAIT_SECONDS = 2.0      # a standby's wait on the mailbox lock, between looks at a stop
 
 
 @dataclass
@@ -82,15 +83,21 @@ class MailboxPoller:
             await self.lock.dispose()
 
     async def _standby_until_ours(self, stop: asyncio.Event) -> bool:
-        """With several processes (PostgreSQL), one polls a mailbox; the others wait their turn."""
+        """With several processes (PostgreSQL), one polls a mailbox; the others wait on its lock
+        (a few seconds at a time, so that a stop is seen) and take over the moment it is free."""
         waiting = False
         while not await self.lock.try_acquire():
             if not waiting:
                 log.info("imap_standby mailbox=%s: another process polls it", self.box.name)
                 waiting = True
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cfg.poll_interval.total_seconds()):
-                    await stop.wait()
+            began = asyncio.get_running_loop().time()
+            if await self.lock.wait_acquire(STANDBY_WAIT_SECONDS):
+                break
+            left = STANDBY_WAIT_SECONDS - (asyncio.get_running_loop().time() - began)
+            if left > 0:                   # it failed at once (the database is away): not a busy loop
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await stop.wait()
             if stop.is_set():
                 return False
         if waiting:

@@ -99,6 +99,34 @@ class ExclusiveLock:
             conn.close()
         return got
 
+    async def wait_acquire(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the lock (PostgreSQL: ``pg_advisory_lock`` under a
+        ``lock_timeout``): a standby gets it the moment the holder's session ends, instead of at
+        its next try."""
+        if not self.enabled:
+            return True
+        return await asyncio.to_thread(self._wait_acquire, seconds)
+
+    def _wait_acquire(self, seconds: float) -> bool:
+        assert self._engine is not None
+        self._close()
+        try:
+            conn = self._engine.connect()
+        except DB_ERRORS as exc:
+            log.warning("lock_unavailable name=%s error=%s", self.name, type(exc).__name__)
+            return False
+        try:
+            conn.execute(text(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'"))
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            conn.execute(text("SET lock_timeout = 0"))
+            conn.commit()
+        except DB_ERRORS:                  # lock_timeout: still held elsewhere (or the link failed)
+            with contextlib.suppress(*DB_ERRORS):
+                conn.close()
+            return False
+        self._conn = conn
+        return True
+
     async def still_held(self) -> bool:
         """False if the lock's connection died (then another process may hold the lock now)."""
         if not self.enabled:

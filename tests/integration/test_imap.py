@@ -464,7 +464,8 @@ async def test_starttls_refuses_a_certificate_it_cannot_verify(
                     "PostgreSQL advisory lock (runs in the PostgreSQL pass of scripts/test.sh)")
 @pytest.mark.reliability(66)
 async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over(
-        imap_app: Callable[[], App], server: dovecot.Dovecot, user: str) -> None:
+        imap_app: Callable[[], App], make_app: Callable[..., App], server: dovecot.Dovecot,
+        user: str) -> None:
     def advisory_locks(session: Session) -> int:
         # The mailbox locks (one bigint key: objsubid 1), not the daemons' liveness locks (two keys).
         return int(session.scalar(text(
@@ -475,14 +476,20 @@ async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over(
     app_a = await first.__aenter__()
     server.append(user, [raw("One")])
     await until(lambda: server.count(user, "INBOX") == 0)
-    async with running(imap_app()) as app_b:
+    # B would look for new mail only every 30 s: it must take over on the lock, not on its timer.
+    slow = make_app(imap={"support": (server.port, user)}, imap_extra='  poll_interval = "30s"\n')
+    async with running(slow) as app_b:
         await asyncio.sleep(1.5)                       # B has tried and is standing by
         server.append(user, [raw("Two")])
         await until(lambda: server.count(user, "INBOX") == 0)
         assert await app_b.ctx.db.run(advisory_locks) == 1
         await first.__aexit__(None, None, None)         # A stops: B takes the mailbox over
+        stopped = time.monotonic()
         server.append(user, [raw("Three")])
         await until(lambda: server.count(user, "INBOX") == 0, seconds=15)
+        took = time.monotonic() - stopped
+        print(f"\nmailbox taken over and the next message made a case {took:.2f} s after the holder stopped")
+        assert took < 5, took
         subjects = sorted(c["subject"] for c in await tickets.list_tickets(app_b.ctx, tickets.TicketFilter()))
         assert subjects == ["One", "Three", "Two"]
         assert await app_b.ctx.db.run(advisory_locks) == 1
