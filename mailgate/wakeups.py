@@ -2,9 +2,9 @@
 
 The ``Wakeup`` port is what a producer (the inbox after storing a message, a unit of work that
 queued outbound mail, the timer sweep) calls, and what a consumer (the inbound processor, the
-outbox drainer) waits on. ``LocalWakeup`` serves one process; an adapter over PostgreSQL
-``LISTEN/NOTIFY`` can serve several, and consumers still poll the database now and then, so a
-lost wake-up only delays work.
+outbox drainer) waits on. ``LocalWakeup`` serves one process (SQLite); ``storage/notify.py``
+serves several over PostgreSQL ``LISTEN/NOTIFY``. Consumers still poll the database now and
+then, so a lost wake-up only delays work.
 """
 
 from __future__ import annotations

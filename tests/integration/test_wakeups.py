@@ -46,20 +46,28 @@ async def _quiet(daemon: App) -> None:
     await asyncio.sleep(0.5)
 
 
+async def _from_another_process(make_app: Callable[..., App], msg: bytes, store_only: bool = False) -> float:
+    """A second process on the database takes ``msg`` (processed, or ``store_only``: stored alone,
+    as a process does when processing failed under it), sends its notifications and goes away;
+    return when it committed."""
+    other = make_app()
+    raw = RawMessage(data=msg, source="smtp", mail_from="carol@customer.example",
+                     rcpt_to=("support@example.com",), mailbox="support")
+    try:
+        await (other.inbox.accept(raw) if store_only else other.ingest.accept(raw))
+        committed = time.perf_counter()
+        await other.wakeups.flush()              # type: ignore[union-attr]
+    finally:
+        await other.ctx.db.dispose()
+    return committed
+
+
 async def test_mail_queued_by_another_process_is_sent_by_the_listening_daemon(
         make_app: Callable[..., App], sink: SmtpSink, slow_polling: None) -> None:
     async with running(make_app()) as daemon:
         await _quiet(daemon)
-        other = make_app()                       # a second process on the database: it only stores
         original = mail(subject="Printer on fire")
-        try:
-            await other.ingest.accept(RawMessage(data=original.as_bytes(), source="smtp",
-                                                 mail_from="carol@customer.example",
-                                                 rcpt_to=("support@example.com",), mailbox="support"))
-            committed = time.perf_counter()
-            await other.wakeups.flush()          # type: ignore[union-attr]
-        finally:
-            await other.ctx.db.dispose()
+        committed = await _from_another_process(make_app, original.as_bytes())
         took = await _arrived(sink, 1) - committed
         print(f"\nqueued by one process -> sent by the other: {took * 1000:.0f} ms")
         assert took < BOUND
@@ -77,16 +85,8 @@ async def test_message_stored_alone_by_another_process_is_processed_at_once(
         make_app: Callable[..., App], sink: SmtpSink, slow_polling: None) -> None:
     async with running(make_app()) as daemon:
         await _quiet(daemon)
-        other = make_app()
-        try:
-            # Stored without processing, as a process does when processing failed under it.
-            await other.inbox.accept(RawMessage(data=mail(subject="Stored alone").as_bytes(),
-                                                source="smtp", mail_from="carol@customer.example",
-                                                rcpt_to=("support@example.com",), mailbox="support"))
-            committed = time.perf_counter()
-            await other.wakeups.flush()          # type: ignore[union-attr]
-        finally:
-            await other.ctx.db.dispose()
+        committed = await _from_another_process(make_app, mail(subject="Stored alone").as_bytes(),
+                                                store_only=True)
         took = await _arrived(sink, 1) - committed
         print(f"\nstored by one process -> case and auto-response by the other: {took * 1000:.0f} ms")
         assert took < BOUND
@@ -114,14 +114,6 @@ async def test_listening_comes_back_after_its_backend_is_terminated(
             await asyncio.sleep(0.01)
         await asyncio.wait_for(hub.listening.wait(), 10)
         await asyncio.sleep(0.5)
-        other = make_app()
-        try:
-            await other.ingest.accept(RawMessage(data=mail(subject="After the cut").as_bytes(),
-                                                 source="smtp", mail_from="carol@customer.example",
-                                                 rcpt_to=("support@example.com",), mailbox="support"))
-            committed = time.perf_counter()
-            await other.wakeups.flush()          # type: ignore[union-attr]
-        finally:
-            await other.ctx.db.dispose()
+        committed = await _from_another_process(make_app, mail(subject="After the cut").as_bytes())
         assert await _arrived(sink, 1) - committed < BOUND
         assert "After the cut" in sink.received[0].message["Subject"]
