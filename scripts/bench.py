@@ -416,15 +416,21 @@ def commit_latencies(daemons: list[Daemon]) -> list[float]:
 
 
 async def send_stream(port: int, msgs: list[bytes], sender: str = "customer@bench.example",
-                      rcpt: str = "support@example.com") -> None:
-    """One SMTP client on one reused connection, one message after the other (closed loop)."""
+                      rcpts: list[str] | None = None) -> None:
+    """One SMTP client on one reused connection, one message after the other (closed loop), each
+    to ``support@example.com`` or to its own of ``rcpts``."""
     if not msgs:
         return
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120)
     await client.connect()
-    for raw in msgs:
+    for raw, rcpt in zip(msgs, rcpts or ["support@example.com"] * len(msgs), strict=True):
         await client.sendmail(sender, [rcpt], raw)
     await client.quit()
+
+
+def peak_rss(daemons: list[Daemon]) -> float:
+    """The largest peak resident memory (VmHWM) of the daemons so far, in MB."""
+    return max(peak_rss_mb(d.proc.pid) for d in daemons)
 
 
 def split(items: list[Any], parts: int) -> list[list[Any]]:
@@ -450,7 +456,7 @@ async def row_smtp(dbs: Databases, target: Target, folder: Path, msgs: list[byte
                                    for d, part in zip(daemons, split(msgs, len(daemons)), strict=True)))
             await counts.until(lambda s: s["pending"] == 0)
             elapsed = time.perf_counter() - started
-            rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+            rss = peak_rss(daemons)
         latencies = commit_latencies(daemons)
     finally:
         counts.close()
@@ -487,7 +493,7 @@ async def row_imap(dbs: Databases, target: Target, folder: Path, msgs: list[byte
                         f"From: idle{i}@bench.example\r\nSubject: idle {i}\r\n\r\nhi\r\n".encode()])
                     await counts.until(lambda s, b=before: s["cases"] > b)   # type: ignore[misc]
                     idle.append((time.perf_counter() - began) * 1000)
-                rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+                rss = peak_rss(daemons)
         push = await asyncio.to_thread(idle_floor, server, sizes.idle) if idle else []
     finally:
         counts.close()
@@ -563,7 +569,7 @@ async def row_drain(dbs: Databases, target: Target, folder: Path, msgs: list[byt
         deadline = time.perf_counter() + 600
         while sink.count < sizes.drain and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
-        rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+        rss = peak_rss(daemons)
     first, last = sink.arrivals[0][0], sink.arrivals[-1][0]
     return {"rate": (len(sink.arrivals) - 1) / (last - first), "rss": rss}
 
@@ -603,23 +609,16 @@ async def row_reply(dbs: Databases, target: Target, folder: Path, msgs: list[byt
                        for f in forwards]  # type: ignore[arg-type]
             mark = len(sink.arrivals)
             started = time.perf_counter()
-            await asyncio.gather(*(_replies(d.port, part) for d, part in
-                                   zip(daemons, split(replies, len(daemons)), strict=True)))
+            await asyncio.gather(*(
+                send_stream(d.port, [r.as_bytes() for r in part], "op@example.com",
+                            [r["To"].addresses[0].addr_spec for r in part])
+                for d, part in zip(daemons, split(replies, len(daemons)), strict=True)))
             while sum(r.startswith("q") for _, r, _ in sink.arrivals[mark:]) < n:
                 assert time.perf_counter() < deadline + 300, "answers did not arrive"
                 await asyncio.sleep(0.005)
             elapsed = time.perf_counter() - started
-            rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+            rss = peak_rss(daemons)
     return {"rate": n / elapsed, "rss": rss}
-
-
-async def _replies(port: int, replies: list[Any]) -> None:
-    """The operator's replies, one after the other, on one connection."""
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120)
-    await client.connect()
-    for reply in replies:
-        await client.sendmail("op@example.com", [reply["To"].addresses[0].addr_spec], reply.as_bytes())
-    await client.quit()
 
 
 async def row_web(dbs: Databases, target: Target, folder: Path, msgs: list[bytes],
@@ -654,7 +653,7 @@ async def row_web(dbs: Databases, target: Target, folder: Path, msgs: list[bytes
         started = time.perf_counter()
         await asyncio.gather(*(browser(k) for k in range(20)))
         elapsed = time.perf_counter() - started
-        rss = max(peak_rss_mb(d.proc.pid) for d in daemons)
+        rss = peak_rss(daemons)
     return {"rate": sizes.web / elapsed, "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rss": rss}
 
 

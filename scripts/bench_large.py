@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from bench import free_port, write_config
+from bench import PG_ADMIN, Databases, Target, free_port, write_config
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session as OrmSession
+
+T = TypeVar("T")
 
 #: A vocabulary of 5,000 words: each appears in about 2 % of the generated cases.
 WORDS = [f"{stem}{n}" for stem in ("printer", "invoice", "parcel", "router", "licence") for n in range(1000)]
@@ -138,44 +141,27 @@ def report_seconds(n: int, url: str, folder: Path) -> float:
     return statistics.median(asyncio.run(runs()))
 
 
-def report_rows(n: int, folder: Path) -> list[tuple[str, float]]:
-    rows = [("SQLite", report_seconds(n, f"sqlite:///{folder}/report.db", folder))]
-    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
-    try:
-        import psycopg
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report")
-            conn.execute("CREATE DATABASE mailgate_bench_report")
-    except Exception as exc:
-        print(f"(PostgreSQL report figures skipped: {type(exc).__name__})")
+def on_both(figures: Callable[[str], T], folder: Path, tag: str) -> list[tuple[str, T]]:
+    """``figures(url)`` on a SQLite file, then on a fresh PostgreSQL database (dropped after)
+    when a server answers."""
+    rows = [("SQLite", figures(f"sqlite:///{folder}/{tag}.db"))]
+    if not Databases.postgresql_up():
+        print(f"(PostgreSQL {tag} figures skipped: no server at {PG_ADMIN})")
         return rows
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    dbs = Databases(folder)
     try:
-        rows.append(("PostgreSQL", report_seconds(n, f"{base}/mailgate_bench_report", folder)))
+        rows.append(("PostgreSQL", figures(dbs.fresh(Target("pg1", "PostgreSQL", 1), tag))))
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_report WITH (FORCE)")
+        dbs.close()
     return rows
+
+
+def report_rows(n: int, folder: Path) -> list[tuple[str, float]]:
+    return on_both(lambda url: report_seconds(n, url, folder), folder, "report")
 
 
 def search_rows(n: int, folder: Path) -> list[tuple[str, dict[str, float]]]:
-    rows = [("SQLite", search_figures(n, f"sqlite:///{folder}/search.db"))]
-    admin = os.environ.get("MAILGATE_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
-    try:
-        import psycopg
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search")
-            conn.execute("CREATE DATABASE mailgate_bench_search")
-    except Exception as exc:  # no server: SQLite only
-        print(f"(PostgreSQL search figures skipped: {type(exc).__name__})")
-        return rows
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        rows.append(("PostgreSQL", search_figures(n, f"{base}/mailgate_bench_search")))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mailgate_bench_search WITH (FORCE)")
-    return rows
+    return on_both(lambda url: search_figures(n, url), folder, "search")
 
 
 def print_report(n: int, folder: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -45,7 +44,7 @@ class Drain:
     def __init__(self, ctx: Context, batch: int = 10, owner: Callable[[], int | None] | None = None) -> None:
         self.ctx = ctx
         self.batch = batch
-        number = secrets.randbelow(2**31 - 2) + 1
+        number = outbox.holder_number()
         # The number its leases carry: on PostgreSQL the daemon's, whose liveness lock tells the
         # others it is alive (storage/notify.py); on SQLite one of its own.
         self.owner = owner or (lambda: number)

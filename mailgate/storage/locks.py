@@ -81,23 +81,7 @@ class ExclusiveLock:
     async def try_acquire(self) -> bool:
         if not self.enabled:
             return True
-        return await asyncio.to_thread(self._try_acquire)
-
-    def _try_acquire(self) -> bool:
-        assert self._engine is not None
-        self._close()
-        try:
-            conn = self._engine.connect()
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
-            conn.commit()
-        except DB_ERRORS as exc:
-            log.warning("lock_unavailable name=%s error=%s", self.name, type(exc).__name__)
-            return False
-        if got:
-            self._conn = conn
-        else:
-            conn.close()
-        return got
+        return await asyncio.to_thread(self._acquire, None)
 
     async def wait_acquire(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the lock (PostgreSQL: ``pg_advisory_lock`` under a
@@ -105,9 +89,11 @@ class ExclusiveLock:
         its next try."""
         if not self.enabled:
             return True
-        return await asyncio.to_thread(self._wait_acquire, seconds)
+        return await asyncio.to_thread(self._acquire, seconds)
 
-    def _wait_acquire(self, seconds: float) -> bool:
+    def _acquire(self, wait: float | None) -> bool:
+        """Take the lock on a connection of its own: at once or not at all (``wait`` None), or
+        waiting up to ``wait`` seconds, where a ``lock_timeout`` error means "still held"."""
         assert self._engine is not None
         self._close()
         try:
@@ -116,16 +102,24 @@ class ExclusiveLock:
             log.warning("lock_unavailable name=%s error=%s", self.name, type(exc).__name__)
             return False
         try:
-            conn.execute(text(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'"))
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-            conn.execute(text("SET lock_timeout = 0"))
+            if wait is None:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+            else:
+                conn.execute(text(f"SET lock_timeout = '{max(1, int(wait * 1000))}ms'"))
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+                conn.execute(text("SET lock_timeout = 0"))
+                got = True
             conn.commit()
-        except DB_ERRORS:                  # lock_timeout: still held elsewhere (or the link failed)
+        except DB_ERRORS as exc:
+            if wait is None:               # waiting, the error is the lock_timeout: still held
+                log.warning("lock_unavailable name=%s error=%s", self.name, type(exc).__name__)
+            got = False
+        if got:
+            self._conn = conn
+        else:
             with contextlib.suppress(*DB_ERRORS):
                 conn.close()
-            return False
-        self._conn = conn
-        return True
+        return got
 
     async def still_held(self) -> bool:
         """False if the lock's connection died (then another process may hold the lock now)."""

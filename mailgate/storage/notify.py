@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
@@ -27,7 +26,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from mailgate.storage.outbox import LIVENESS_CLASS
+from mailgate.storage.outbox import LIVENESS_CLASS, holder_number
 from mailgate.wakeups import LocalWakeup
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class PgWakeups:
     def __init__(self, url: str) -> None:
         self.url = libpq_url(url)
         self.token = uuid.uuid4().hex
-        self.number = secrets.randbelow(2**31 - 2) + 1     # this process, as an outbox lease holder
+        self.number = holder_number()            # this process, as an outbox lease holder
         self.channels: dict[str, SharedWakeup] = {}
         self._outgoing: set[str] = set()
         self._send = asyncio.Event()
@@ -98,8 +97,7 @@ class PgWakeups:
         try:
             async with asyncio.timeout(seconds):
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                    for name in sorted(channels):
-                        await conn.execute("SELECT pg_notify(%s, %s)", (name, self.token))
+                    await self._send_all(conn, channels)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("wakeup_not_sent error=%s", type(exc).__name__)
 
@@ -171,9 +169,12 @@ class PgWakeups:
                 self._send.clear()
                 channels, self._outgoing = self._outgoing, set()
                 try:
-                    for name in sorted(channels):
-                        await conn.execute("SELECT pg_notify(%s, %s)", (name, self.token))
+                    await self._send_all(conn, channels)
                 except BaseException:
                     self._outgoing |= channels            # sent again on the next connection
                     self._send.set()
                     raise
+
+    async def _send_all(self, conn: psycopg.AsyncConnection[Any], channels: set[str]) -> None:
+        for name in sorted(channels):
+            await conn.execute("SELECT pg_notify(%s, %s)", (name, self.token))

@@ -7,6 +7,7 @@ never send one row at once, and a sender that dies mid-send hands the row on whe
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
@@ -83,6 +84,12 @@ _DUE = (select(Outbox.id)
 #: drops the moment that process or its connection dies; so a row leased by a number nobody holds
 #: is taken over without waiting for ``lease_until``.
 LIVENESS_CLASS: Final = 1296516935
+
+
+def holder_number() -> int:
+    """A fresh number for a sender's leases (and, on PostgreSQL, its liveness lock)."""
+    return secrets.randbelow(2**31 - 2) + 1
+
 _HOLDER_GONE = text(
     "outbox.lease_owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l "
     f"WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = {LIVENESS_CLASS}::oid "
