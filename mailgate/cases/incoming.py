@@ -64,15 +64,21 @@ def write(session: Session, ctx: Context, msg: Analysis, now: datetime) -> tuple
     target = None
     if action is Action.APPEND and msg.decision.event is not None:
         target = next_category(case.category, msg.decision.event)
-    cases.touch(session, case.id, now, status=target if target is not case.category else None,
-                reopened=action is Action.APPEND and case.category.resolved)
+    status = target if target is not case.category else None
+    reopened = action is Action.APPEND and case.category.resolved
+    customer_at = msg.row.received_at if msg.personal else None
     effects: list[Effect] = [RecordEvent(case.id, msg.decision.reason, f"inbound {msg.row.id}")]
+    current = cases.get(session, case.id)       # loaded by the analysis: no second query
+    if current is None:
+        return case.id, effects
+    # Its new status, dates and deadlines go out as one UPDATE of the case.
+    cases.touch(session, current, now, status=status, reopened=reopened, customer_at=customer_at)
     if action is Action.APPEND:
-        current = cases.get(session, case.id, fresh=True)
-        if current is not None:
-            lifecycle.set_due(current, deadlines.customer_wrote(
-                now, lifecycle.spans(ctx, current.pool), current.rollover_at))
-            effects += assignment.on_customer_reply(session, ctx, current, now)
+        lifecycle.set_due(current, deadlines.customer_wrote(now, lifecycle.spans(ctx, current.pool),
+                                                            current.rollover_at))
+    session.flush()
+    if action is Action.APPEND:
+        effects += assignment.on_customer_reply(session, ctx, current, now)
     return case.id, effects
 
 
@@ -106,12 +112,13 @@ def _new_case(session: Session, ctx: Context, msg: Analysis, now: datetime) -> T
         type=MailboxKind(box.kind).case_type,
         subject=subject, category=rule.name if rule else None,
         stage=Stage.NEW if MailboxKind(box.kind).case_type == CaseType.LEAD else None,
-        status_id=cases.status_id_of(Category.NEW),
+        status_id=cases.status_for(session, Category.NEW).id,
         priority=Priority.NORMAL, pool=pool, requester=requester, requester_name=requester_name,
         mailbox=box.name, site=box.site,
         channel=Channel(row.source) if row.source in (Channel.WEB, Channel.PHONE) else Channel.EMAIL,
         quoted_tag=msg.match.quoted_tag,
         fields={}, answers={}, created_at=now, updated_at=now,
+        customer_at=row.received_at if msg.personal else None,
         reply_due_at=now + ctx.config.pool(pool).reply_deadline,
     )
     return cases.add(session, ticket, cc[:MAX_CC])
@@ -127,8 +134,6 @@ def _feedback(session: Session, case_id: int, msg: Analysis) -> list[Effect]:
 
 def _store(session: Session, case_id: int, msg: Analysis) -> None:
     mail = msg.mail
-    if msg.personal:
-        cases.customer_wrote(session, case_id, msg.row.received_at)
     if msg.personal and msg.sender:
         mailstate.clear_health(session, msg.sender)     # it writes to us, so it works
     messages.add_received(session, case_id, mail, inbound_id=msg.row.id, kind=MessageKind.INBOUND,

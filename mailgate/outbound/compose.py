@@ -141,12 +141,19 @@ def _body(text: str, parts: Sequence[Part], html: str | None, large: _Large) -> 
     files = [p for p in parts if p not in images and not (p.inline and not html)]
     body: Message = _text_part(text)
     if html:
-        body = MIMEMultipart("alternative", _subparts=[_text_part(text), _text_part(html, "html")])
+        body = MIMEMultipart("alternative", _boundary(), [_text_part(text), _text_part(html, "html")])
     if images:
-        body = MIMEMultipart("related", _subparts=[body, *(_file_part(p, large) for p in images)])
+        body = MIMEMultipart("related", _boundary(), [body, *(_file_part(p, large) for p in images)])
     if files:
-        body = MIMEMultipart("mixed", _subparts=[body, *(_file_part(p, large) for p in files)])
+        body = MIMEMultipart("mixed", _boundary(), [body, *(_file_part(p, large) for p in files)])
     return body
+
+
+def _boundary() -> str:
+    """A MIME boundary that no part can contain: every part here is quoted-printable or base64,
+    and neither encoding can produce ``=_`` (the stdlib instead compiles a regex per message to
+    search the text for its random boundary)."""
+    return f"=_mg{secrets.token_hex(12)}"
 
 
 def compose(envelope: Envelope, subject: str, text: str, now: datetime,

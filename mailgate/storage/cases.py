@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Final
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,21 +32,13 @@ from mailgate.storage.models import (
 
 # --- statuses --------------------------------------------------------------------------------
 
-_STATUS_OF: dict[Category, Any] = {
-    c: select(Status.id).where(Status.category == c.value).order_by(Status.position).limit(1)
-    .scalar_subquery() for c in Category
-}
-
-
-def status_id_of(category: Category) -> Any:
-    """A scalar subquery for the first status of ``category``: no extra round trip."""
-    return _STATUS_OF[category]
+_STATUSES: Final = "mailgate.statuses"       # the unit of work's statuses, read once
+_HELD: Final = "mailgate.held"               # cases this unit of work keeps loaded
 
 
 def status_for(session: Session, category: Category) -> Status:
     """The first status (by position) of ``category``."""
-    status = session.scalar(
-        select(Status).where(Status.category == category.value).order_by(Status.position).limit(1))
+    status = next((s for s in statuses(session) if s.category == category.value), None)
     if status is None:
         raise Vanished(f"no status of category {category}")
     return status
@@ -58,7 +50,17 @@ def status_named(session: Session, name: str) -> Status | None:
 
 
 def statuses(session: Session) -> Sequence[Status]:
-    return session.scalars(select(Status).order_by(Status.position, Status.id)).all()
+    """Every status by position, read once per unit of work (``forget_statuses`` after a change)."""
+    known: Sequence[Status] | None = session.info.get(_STATUSES)
+    if known is None:
+        known = session.info[_STATUSES] = session.scalars(
+            select(Status).order_by(Status.position, Status.id)).all()
+    return known
+
+
+def forget_statuses(session: Session) -> None:
+    """After a status was added or changed in this unit of work."""
+    session.info.pop(_STATUSES, None)
 
 
 def status_of(session: Session, ticket: Ticket) -> Status:
@@ -73,14 +75,19 @@ def category_of(session: Session, ticket: Ticket) -> Category:
 
 # --- cases -----------------------------------------------------------------------------------
 
-_CASE_STATE = (select(Ticket.id, Status.category, Ticket.owner_id, Ticket.closed_at)
+_CASE_STATE = (select(Ticket, Status.category)
                .join(Status, Ticket.status_id == Status.id).where(Ticket.id == bindparam("ticket")))
 
 
 def case_state(session: Session, ticket_id: int) -> tuple[int, str, int | None, datetime | None] | None:
-    """(id, status category, owner id, closed at) of a case, in one cheap query."""
-    row = session.connection().execute(_CASE_STATE, {"ticket": ticket_id}).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    """(id, status category, owner id, closed at) of a case, in one query that also loads the
+    case into the session (a later ``get`` of it costs no second query)."""
+    row = session.execute(_CASE_STATE, {"ticket": ticket_id}).first()
+    if row is None:
+        return None
+    ticket, category = row
+    session.info.setdefault(_HELD, []).append(ticket)    # the identity map holds it only weakly
+    return ticket.id, category, ticket.owner_id, ticket.closed_at
 
 
 def get(session: Session, ticket_id: int, fresh: bool = False) -> Ticket | None:
@@ -99,15 +106,6 @@ def add(session: Session, ticket: Ticket, cc: Sequence[str]) -> Ticket:
     return ticket
 
 
-_TOUCH = update(Ticket).where(Ticket.id == bindparam("ticket")).values(updated_at=bindparam("at"))
-_REOPEN = update(Ticket).where(Ticket.id == bindparam("ticket")).values(closed_at=None)
-_SET_STATUS = {c: update(Ticket).where(Ticket.id == bindparam("ticket")).values(status_id=_STATUS_OF[c])
-               for c in Category}
-
-
-_CUSTOMER_WROTE = update(Ticket).where(Ticket.id == bindparam("ticket")).values(customer_at=bindparam("at"))
-
-
 def record_close(session: Session, ticket: Ticket, now: datetime, on_time: bool) -> None:
     """One close of the case, for the reports: its owner and pool now, on time, consulted."""
     owner = session.scalar(select(Staff.email).where(Staff.id == ticket.owner_id)) if ticket.owner_id else ""
@@ -122,20 +120,18 @@ def count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
 
 
-def customer_wrote(session: Session, ticket_id: int, at: datetime) -> None:
-    """The customer's latest mail on the case (its folder: ``domain.folders``)."""
-    session.connection().execute(_CUSTOMER_WROTE, {"ticket": ticket_id, "at": at})
-
-
-def touch(session: Session, ticket_id: int, now: datetime, status: Category | None = None,
-          reopened: bool = False) -> None:
-    """Mark a case updated; move it to the first status of ``status``; clear closed_at if reopened."""
-    conn = session.connection()
-    conn.execute(_TOUCH, {"ticket": ticket_id, "at": now})
+def touch(session: Session, ticket: Ticket, now: datetime, status: Category | None = None,
+          reopened: bool = False, customer_at: datetime | None = None) -> None:
+    """Mark a case updated: move it to the first status of ``status``; clear closed_at if
+    reopened; ``customer_at``: the customer's latest mail (``domain.folders``). The changes go
+    out with the session's next flush, as one UPDATE with whatever else changed on the case."""
+    ticket.updated_at = now
     if status is not None:
-        conn.execute(_SET_STATUS[status], {"ticket": ticket_id})
+        ticket.status_id = status_for(session, status).id
     if reopened:
-        conn.execute(_REOPEN, {"ticket": ticket_id})
+        ticket.closed_at = None
+    if customer_at is not None:
+        ticket.customer_at = customer_at
 
 
 def set_requester(session: Session, ticket: Ticket, address: str) -> None:
@@ -168,9 +164,12 @@ def parties(session: Session, ticket_id: int) -> Parties | None:
     return Parties(ticket.requester, cc, owner.email if owner else None, departments)
 
 
+_CC = (select(Participant.address).where(Participant.ticket_id == bindparam("ticket"),
+                                         Participant.role == ParticipantRole.CC).order_by(Participant.id))
+
+
 def cc_of(session: Session, ticket_id: int) -> list[str]:
-    return list(session.scalars(select(Participant.address).where(
-        Participant.ticket_id == ticket_id, Participant.role == ParticipantRole.CC).order_by(Participant.id)))
+    return list(session.connection().execute(_CC, {"ticket": ticket_id}).scalars())
 
 
 def unclaimed(session: Session, pools: Sequence[tuple[str, int]], leads: bool, limit: int = 5) -> list[int]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.domain.categories import CategoryRule
+from mailgate.storage import cases
 from mailgate.storage.models import CaseCategory, Status, Ticket
 
 # --- statuses --------------------------------------------------------------------------------
@@ -27,6 +28,7 @@ def add_status(session: Session, name: str, category: str) -> None:
     position = session.scalar(select(func.coalesce(func.max(Status.position), 0))) or 0
     session.add(Status(name=name, category=category, position=position + 1))
     session.flush()
+    cases.forget_statuses(session)
 
 
 def rename_status(session: Session, status: Status, name: str) -> None:
@@ -51,6 +53,7 @@ def delete_status(session: Session, status: Status, replacement: Status | None) 
             update(Ticket).where(Ticket.status_id == status.id).values(status_id=replacement.id)).rowcount)
     session.delete(status)
     session.flush()
+    cases.forget_statuses(session)
     return moved
 
 
@@ -69,9 +72,12 @@ def category_counts(session: Session) -> list[tuple[CaseCategory, int]]:
     return [(category, int(n)) for category, n in rows]
 
 
+_RULES = select(CaseCategory.name, CaseCategory.keywords, CaseCategory.pool).order_by(CaseCategory.id)
+
+
 def category_rules(session: Session) -> list[CategoryRule]:
-    rows = session.execute(select(CaseCategory.name, CaseCategory.keywords, CaseCategory.pool)
-                           .order_by(CaseCategory.id))
+    """Every category's keywords (hot path: every new case), by a plain Core query."""
+    rows = session.connection().execute(_RULES)
     return [CategoryRule(name, tuple(keywords or ()), pool) for name, keywords, pool in rows]
 
 

@@ -43,10 +43,11 @@ _BLOB_ROWID: Final[Select[Any]] = (select(literal_column("rowid")).select_from(B
 
 
 def add_events(session: Session, rows: Sequence[tuple[int, datetime, str, str]]) -> None:
-    """Write case-history lines: (ticket id, time, kind, detail)."""
-    for ticket_id, at, kind, detail in rows:
-        session.connection().execute(
-            _INSERT_EVENT, {"ticket_id": ticket_id, "at": at, "kind": kind, "detail": detail[:2000]})
+    """Write case-history lines: (ticket id, time, kind, detail), in one statement."""
+    if rows:
+        session.connection().execute(_INSERT_EVENT, [
+            {"ticket_id": ticket_id, "at": at, "kind": kind, "detail": detail[:2000]}
+            for ticket_id, at, kind, detail in rows])
 
 
 def add(session: Session, **values: Any) -> int:
