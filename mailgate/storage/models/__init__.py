@@ -1,0 +1,76 @@
+"""The database schema as SQLAlchemy 2 declarative models (SQLite and PostgreSQL alike), by area:
+``cases`` (cases and the people who work them), ``mail`` (mail in and out), ``web`` (the web
+side); every table is on ``Base.metadata`` once this package is imported."""
+
+from mailgate.storage.models.base import Base, UtcDateTime
+from mailgate.storage.models.cases import (
+    CaseCategory,
+    CaseClose,
+    Consultation,
+    Draft,
+    Participant,
+    PoolMember,
+    PoolState,
+    ReportState,
+    Staff,
+    StaffAlias,
+    Status,
+    Ticket,
+    TicketEvent,
+    TicketLink,
+)
+from mailgate.storage.models.mail import (
+    AddressHealth,
+    AttachmentRow,
+    AutoResponse,
+    Blob,
+    Block,
+    Inbound,
+    InboundRaw,
+    MailboxState,
+    MailMessage,
+    Outbox,
+    OutboxRaw,
+)
+from mailgate.storage.models.web import (
+    Customer,
+    LinkNonce,
+    Offer,
+    WebHit,
+    WebPending,
+)
+
+__all__ = [
+    "AddressHealth",
+    "AttachmentRow",
+    "AutoResponse",
+    "Base",
+    "Blob",
+    "Block",
+    "CaseCategory",
+    "CaseClose",
+    "Consultation",
+    "Customer",
+    "Draft",
+    "Inbound",
+    "InboundRaw",
+    "LinkNonce",
+    "MailMessage",
+    "MailboxState",
+    "Offer",
+    "Outbox",
+    "OutboxRaw",
+    "Participant",
+    "PoolMember",
+    "PoolState",
+    "ReportState",
+    "Staff",
+    "StaffAlias",
+    "Status",
+    "Ticket",
+    "TicketEvent",
+    "TicketLink",
+    "UtcDateTime",
+    "WebHit",
+    "WebPending",
+]
