@@ -23,6 +23,7 @@ from mailgate.intake.inbox import Inbox, RawMessage, Receipt
 from mailgate.mail.parse import ParsedMail
 from mailgate.services.process import Outcome, parse_bounded, persist
 from mailgate.storage import inbound
+from mailgate.storage.db import GroupCommit
 from mailgate.wakeups import NoWakeup, Wakeup
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Ingest:
         self.ctx = ctx
         self.inbox = inbox
         self.outbox_ready = outbox_ready or NoWakeup()
+        # Messages received at once (several SMTP sessions, web forms) commit together.
+        self.commits = GroupCommit(ctx.db)
 
     async def accept(self, message: RawMessage) -> Receipt:
         if message.quarantine:          # the receiver already knows: store it straight there
@@ -49,7 +52,7 @@ class Ingest:
         now = row.received_at
         try:
             async with asyncio.timeout(self.inbox.timeout):
-                receipt, outcome = await self.ctx.db.run(
+                receipt, outcome = await self.commits.run(
                     lambda s: _store_and_process(s, self.ctx, row, mail, now))
         except Exception:  # anything failed: store the bytes alone (or refuse with 451)
             log.exception("ingest_failed source=%s; storing for retry", message.source)

@@ -95,6 +95,92 @@ class Database:
         self.engine.dispose()
 
 
+class GroupCommit:
+    """Units of work that arrive while others are in flight share one transaction (group commit).
+
+    ``run(work)`` resolves when ``work`` has committed, so a receiver still acknowledges only
+    after its commit. Work that arrives while ``slots`` transactions are in flight waits, and the
+    next transaction takes all that waited (up to ``limit``), each in a savepoint of its own: one
+    that fails is rolled back alone and raises to its own caller; the others commit. A unit of
+    work that arrives alone runs alone, as ``Database.run`` would run it.
+
+    By default only SQLite's single writer groups (one transaction in flight). PostgreSQL already
+    groups the WAL flushes of concurrent commits itself: there each unit of work keeps its own
+    transaction on the database threads (measured with four SMTP sessions and with 20 web
+    clients: no gain from grouping, and a longer p99).
+    """
+
+    def __init__(self, db: Database, slots: int | None = None, limit: int = 32) -> None:
+        self.db = db
+        self.free = slots if slots is not None else (1 if db.is_sqlite else _UNLIMITED)
+        self.limit = limit
+        self.waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.batches = 0        # transactions committed, and the units of work in them
+        self.units = 0
+        self.running = 0        # units of work in transactions not finished yet
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.waiting.append((work, future))
+        if self.free > 0:
+            self._start()
+        return await future
+
+    def _start(self) -> None:
+        batch, self.waiting = self.waiting[:self.limit], self.waiting[self.limit:]
+        self.free -= 1
+        self.running += len(batch)
+        task = asyncio.ensure_future(self._commit(batch))
+        _IN_FLIGHT.add(task)
+        task.add_done_callback(_IN_FLIGHT.discard)
+
+    async def _commit(self, batch: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]]) -> None:
+        try:
+            outcomes = await self.db.run(lambda session: _each(session, [work for work, _ in batch]))
+        except BaseException as exc:     # the transaction failed: every unit of work in it did
+            _resolve(batch, [exc] * len(batch))
+            if not isinstance(exc, Exception):
+                raise                    # cancelled (shutting down): the callers have been told
+            return
+        else:
+            self.batches += 1
+            self.units += len(batch)
+            _resolve(batch, outcomes)
+        finally:
+            self.free += 1
+            self.running -= len(batch)
+            if self.waiting:
+                self._start()
+
+
+def _resolve(batch: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]], outcomes: list[Any]) -> None:
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():                  # its caller gave up waiting (a timeout)
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+_IN_FLIGHT: set[asyncio.Future[None]] = set()       # the loop keeps only weak references to tasks
+_UNLIMITED: Final = 1 << 30
+
+
+def _each(session: Session, works: list[Callable[[Session], Any]]) -> list[Any]:
+    """Run each unit of work in its own savepoint (a lone one without); a failure is its result."""
+    if len(works) == 1:
+        return [works[0](session)]
+    outcomes: list[Any] = []
+    for work in works:
+        try:
+            with session.begin_nested():
+                outcomes.append(work(session))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
 def insert_once(session: Session, table: type[Any], returning: bool = False) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING [RETURNING id]`` for this dialect, built once per dialect."""
     dialect = session.get_bind().dialect.name
