@@ -1,9 +1,10 @@
 """The receivers' fast path: store a message and process it in one unit of work.
 
 The raw bytes and the case they become commit together, so a receiver's 250 costs one
-transaction. If processing fails for any reason, the message is stored on its own through the
-inbox (the processor then retries it and quarantines it with the error); only a message that
-could not be stored at all is refused with a temporary error.
+transaction (on SQLite, messages that arrive while the writer is busy share one: ``GroupCommit``).
+If processing fails for any reason, the message is stored on its own through the inbox (the
+processor then retries it and quarantines it with the error); only a message that could not be
+stored at all is refused with a temporary error.
 """
 
 from __future__ import annotations

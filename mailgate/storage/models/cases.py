@@ -6,26 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    true,
-)
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailgate.domain.kinds import (
-    CaseType,
-    Channel,
-    ConsultationState,
-    DraftAction,
-    DraftState,
-    Priority,
-)
+from mailgate.domain.kinds import CaseType, Channel, ConsultationState, DraftAction, DraftState, Priority
 from mailgate.storage.models.base import Base
 
 

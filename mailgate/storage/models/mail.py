@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-)
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailgate.domain.kinds import (
-    InboundState,
-    OutboxState,
-)
+from mailgate.domain.kinds import InboundState, OutboxState
 from mailgate.storage.models.base import Base
 
 
