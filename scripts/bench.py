@@ -3,11 +3,12 @@
 one table next to two floors measured in the same run. A benchmark, not a test: it asserts
 nothing about speed (with --short, a row that breaks makes the exit status 1).
 
-Rows: SMTP intake → committed case with its auto-response queued; IMAP ingest from a real Dovecot
-(and an append during IDLE → case); receive → commit latency; an operator's reply → relayed to the
-customer; the outbound drain to an aiosmtpd sink; web form → case; ``mailgate import`` of an
-mbox; peak RSS. Floors, on the same database: stdlib parse (``policy=default``) + an ORM commit
-of a ticket and a message, and the closer limit of a compat32 parse + a Core insert.
+Rows: SMTP intake → committed case with its auto-response queued (one connection, and four at
+once as an MTA delivers); IMAP ingest from a real Dovecot (and an append during IDLE → case);
+receive → commit latency; an operator's reply → relayed to the customer; the outbound drain to
+an aiosmtpd sink; web form → case; ``mailgate import`` of an mbox; peak RSS. Floors, on the same
+database: stdlib parse (``policy=default``) + an ORM commit of a ticket and a message, and the
+closer limit of a compat32 parse + a Core insert.
 
     .venv/bin/python scripts/bench.py [-n 2000] [--short] [--peers] [--rows smtp,imap,...]
                                       [--targets sqlite,pg1,pg2]
