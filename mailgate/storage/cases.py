@@ -90,9 +90,9 @@ def case_state(session: Session, ticket_id: int) -> tuple[int, str, int | None, 
     return ticket.id, category, ticket.owner_id, ticket.closed_at
 
 
-def get(session: Session, ticket_id: int, fresh: bool = False) -> Ticket | None:
-    """The case; ``fresh`` re-reads it even if this session holds a copy (after Core updates)."""
-    return session.get(Ticket, ticket_id, populate_existing=fresh)
+def get(session: Session, ticket_id: int) -> Ticket | None:
+    """The case (the session's copy, if it holds one)."""
+    return session.get(Ticket, ticket_id)
 
 
 def add(session: Session, ticket: Ticket, cc: Sequence[str]) -> Ticket:

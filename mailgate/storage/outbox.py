@@ -90,6 +90,7 @@ def holder_number() -> int:
     """A fresh number for a sender's leases (and, on PostgreSQL, its liveness lock)."""
     return secrets.randbelow(2**31 - 2) + 1
 
+
 _HOLDER_GONE = text(
     "outbox.lease_owner IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l "
     f"WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = {LIVENESS_CLASS}::oid "
