@@ -66,15 +66,19 @@ def fill(driver: Any, values: dict[str, str]) -> None:
 
 def submit(driver: Any) -> str:
     """Click the form's button and return the page it leads to (once that page has replaced this
-    one: a click does not wait for the navigation it starts)."""
+    one: a click does not wait for the navigation it starts). The old page is marked in its own
+    window object, which the new document does not have; an element reference would do too, but
+    Chromium then answers "Node … does not belong to the document" rather than "stale" now and
+    then, while the navigation is under way."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.mailgateOldPage = true;")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.mailgateOldPage === undefined && document.readyState === 'complete';"))
     return str(driver.page_source)
 
 
