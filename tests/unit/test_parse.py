@@ -156,6 +156,15 @@ def test_three_thousand_nested_multiparts_are_refused() -> None:  # row 5
         parse(msg(head + "\nContent-Type: multipart/mixed; boundary=b0", body))
 
 
+def test_a_deep_nest_is_refused_before_the_stdlib_parses_it() -> None:  # row 5
+    # 745 levels in 52 kB: the stdlib parser alone took 0.44 s over it (the depth squared).
+    nest = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(745))
+    with pytest.raises(ParseError, match="more than 100 multipart containers"):
+        parse(msg(BASIC, "").replace(b"\r\n\r\n", b"\r\n" + nest.encode(), 1))
+    forty = "".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=b{i + 1}\r\n\r\n" for i in range(39))
+    assert parse(msg(BASIC + "\nContent-Type: multipart/mixed; boundary=b0", forty + "--b39\r\n\r\nhi\r\n"))
+
+
 def test_a_hundred_thousand_parts_are_refused_quickly() -> None:  # row 3
     body = "".join("--B\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(100_000)) + "--B--\r\n"
     started = time.monotonic()
