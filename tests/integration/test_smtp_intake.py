@@ -12,6 +12,8 @@ from sqlalchemy import func, select, text
 from mailgate.app import App
 from mailgate.intake.inbox import RawMessage, Receipt
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
+from mailgate.mail.parse import parse
+from mailgate.services import ingest
 from mailgate.storage.models import Inbound, Ticket
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
@@ -59,11 +61,15 @@ async def test_database_failure_answers_451_never_250(app: App, sink: SmtpSink) 
     assert await _count(app, Ticket) == 1
 
 
-async def test_redelivery_of_the_same_message_creates_nothing_new(app: App, sink: SmtpSink) -> None:
+async def test_redelivery_of_the_same_message_creates_nothing_new(app: App, sink: SmtpSink,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+    monkeypatch.setattr(ingest, "parse", lambda raw, limits: parsed.append(raw) or parse(raw, limits))
     msg = mail()
     for _ in range(3):
         await send(app, msg)
     await settle(app)
+    assert len(parsed) == 1                 # the copies already stored were not parsed again
     assert await _count(app, Inbound) == 1
     assert await _count(app, Ticket) == 1
     assert len(sink.received) == 1
