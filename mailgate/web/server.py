@@ -14,27 +14,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from mailgate.cases.context import Context
 from mailgate.config import FieldConfig, WebConfig, WebFormConfig
 from mailgate.domain.blocklist import match
 from mailgate.domain.effects import AnswerSender
 from mailgate.intake.inbox import Acceptor, RawMessage
-from mailgate.mail.addresses import is_valid
 from mailgate.services import tickets, units
 from mailgate.signing import LinkError, sign, verify
 from mailgate.storage import blocks, customers, inbound
 from mailgate.storage import web as web_rows
 from mailgate.storage.db import DB_ERRORS
+from mailgate.web import submission
 from mailgate.web.account import Account
+from mailgate.web.submission import Submission
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,6 @@ CSRF_COOKIE: Final = "mg_csrf"
 CSRF_TTL: Final = timedelta(hours=2)
 CONFIRM_TTL: Final = timedelta(days=2)      # a customers_only submission's confirmation link
 HONEYPOT: Final = "website"
-TEXT_LIMIT: Final = 256_000            # the text fields of one submission, together
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -50,16 +47,6 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",     # no-referrer would make browsers send "Origin: null"
     "X-Frame-Options": "DENY",
 }
-
-
-class TooLarge(Exception):
-    """The submission is over ``max_upload`` (attachments) or the text limit."""
-
-
-@dataclass
-class Submission:
-    values: dict[str, str] = field(default_factory=dict)
-    files: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 class WebPages:
@@ -76,7 +63,7 @@ class WebPages:
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers, self._errors],
-                              client_max_size=self.cfg.max_upload + TEXT_LIMIT)
+                              client_max_size=self.cfg.max_upload + submission.TEXT_LIMIT)
         app.router.add_get("/form/{name}", self.show_form)
         app.router.add_post("/form/{name}", self.submit)
         app.router.add_get("/confirm/{token}", self.confirm)
@@ -178,11 +165,12 @@ class WebPages:
             return self._error(403, "Not accepted", "Submissions from your network are not accepted.")
         if not self._same_origin(request):
             return self._error(403, "Not accepted", "This form was sent from another site.")
-        if request.content_length is not None and request.content_length > self.cfg.max_upload + TEXT_LIMIT:
+        limit = self.cfg.max_upload + submission.TEXT_LIMIT
+        if request.content_length is not None and request.content_length > limit:
             return self._too_large()
         try:
-            sent = await self._read(request)
-        except TooLarge:
+            sent = await submission.read(request, self.cfg.max_upload)
+        except submission.TooLarge:
             return self._too_large()
         except ValueError:
             return self._error(400, "Not understood", "The form could not be read. Please try again.")
@@ -201,7 +189,7 @@ class WebPages:
             return self._error(429, "Too many submissions",
                                f"This form takes {count} submissions per {_unit(window)} from one address. "
                                "Please try again later.")
-        errors = self._problems(form, sent.values)
+        errors = submission.problems(self._fields(form), sent.values)
         if errors:
             return self._form(request, form, 400, sent.values, errors)
         email = sent.values["email"].strip().lower()
@@ -229,7 +217,7 @@ class WebPages:
         subject = " ".join(sent.values.get("subject", "").split())[:200]
         if customer is not None and customer.state == "active":
             nonce = secrets.token_urlsafe(16)
-            raw = _message(self.ctx, box.address, sent, email, self._fields(form))
+            raw = submission.as_mail(self.ctx, box.address, sent, email, self._fields(form))
             fields = {f.name: sent.values.get(f.name, "").strip() for f in self._fields(form)}
             expires = now + CONFIRM_TTL
             token = sign(self.ctx.secret, "confirm", {"n": nonce, "f": form.name}, expires)
@@ -294,62 +282,9 @@ class WebPages:
             return False
         return bool(nonce) and payload.get("n") == nonce and payload.get("f") == key
 
-    async def _read(self, request: web.Request) -> Submission:
-        """The body, counted while it streams: over the limits it stops at once."""
-        if request.content_type == "application/x-www-form-urlencoded":     # a form without files
-            if (request.content_length or 0) > TEXT_LIMIT:
-                raise TooLarge
-            posted = await request.post()
-            return Submission({k: _clean(v) for k, v in posted.items() if isinstance(v, str)})
-        if request.content_type != "multipart/form-data":
-            raise ValueError(f"a form is multipart/form-data, not {request.content_type}")
-        sent = Submission()
-        reader = await request.multipart()
-        counted = {"files": 0, "text": 0}
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise ValueError("nested multipart")
-            if part.filename is not None:
-                data = await self._part(part, counted, "files", self.cfg.max_upload)
-                if part.filename and data:
-                    sent.files.append((part.filename[:200],
-                                       part.headers.get("Content-Type", "application/octet-stream"), data))
-            elif part.name:
-                sent.values[part.name] = _clean((await self._part(part, counted, "text", TEXT_LIMIT))
-                                                .decode("utf-8", "replace"))
-        return sent
-
-    @staticmethod
-    async def _part(part: BodyPartReader, counted: dict[str, int], kind: str, limit: int) -> bytes:
-        data = bytearray()
-        while chunk := await part.read_chunk(65536):
-            counted[kind] += len(chunk)
-            if counted[kind] > limit:
-                raise TooLarge
-            data += chunk
-        return bytes(data)
-
-    def _problems(self, form: WebFormConfig, values: dict[str, str]) -> dict[str, str]:
-        errors: dict[str, str] = {}
-        if not values.get("name", "").strip():
-            errors["name"] = "Please enter your name."
-        if not is_valid(values.get("email", "").strip().lower()):
-            errors["email"] = "Please enter an e-mail address like name@example.com."
-        if not values.get("subject", "").strip():
-            errors["subject"] = "Please say in a few words what it is about."
-        if not values.get("message", "").strip():
-            errors["message"] = "Please write your message."
-        for spec in self._fields(form):
-            value = values.get(spec.name, "").strip()
-            if spec.required and not value:
-                errors[spec.name] = f"Please fill in {spec.label or spec.name}."
-            elif value and spec.choices and value not in spec.choices:
-                errors[spec.name] = f"Please choose one of: {', '.join(spec.choices)}."
-        return errors
-
     async def _open(self, form: WebFormConfig, sent: Submission, email: str, ip: str) -> web.Response:
         box = self.ctx.config.mailbox(form.mailbox)
-        raw = _message(self.ctx, box.address, sent, email, self._fields(form))
+        raw = submission.as_mail(self.ctx, box.address, sent, email, self._fields(form))
         receipt = await self.acceptor.accept(RawMessage(data=raw, source="web", rcpt_to=(box.address,),
                                                         mailbox=box.name, peer=ip))
         now = self.ctx.clock.now()
@@ -360,29 +295,6 @@ class WebPages:
                                          for f in self._fields(form)})
         log.info("web_submission form=%s inbound=%s case=%s", form.name, receipt.inbound_id, case_id)
         return self._page("done", tag=self.ctx.tag(case_id) if case_id else "", email=email)
-
-
-def _message(ctx: Context, to: str, sent: Submission, email: str, fields: list[FieldConfig]) -> bytes:
-    """The submission as the customer's mail: what they typed, the form's fields, the files."""
-    msg = EmailMessage()
-    msg["From"] = formataddr((" ".join(sent.values.get("name", "").split())[:200], email))
-    msg["To"] = to
-    msg["Subject"] = " ".join(sent.values.get("subject", "").split())[:500]
-    msg["Date"] = formatdate(ctx.clock.now().timestamp(), usegmt=True)
-    msg["Message-ID"] = f"<mg.web.{secrets.token_hex(12)}@{ctx.config.message_id_domain}>"
-    text = sent.values.get("message", "").replace("\r\n", "\n").strip() + "\n"
-    extra = [f"{f.label or f.name}: {sent.values.get(f.name, '').strip()}" for f in fields
-             if sent.values.get(f.name, "").strip()]
-    msg.set_content(text + ("\n" + "\n".join(extra) + "\n" if extra else ""))
-    for filename, ctype, data in sent.files:
-        maintype, _, subtype = ctype.partition("/")
-        msg.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                           filename=filename)
-    return msg.as_bytes()
-
-
-def _clean(value: str) -> str:
-    return value.replace("\x00", "\ufffd")
 
 
 def _origin(url: str) -> str:
