@@ -27,8 +27,8 @@ from mailgate.mail.headers import decode_bytes, decode_value, one_line
 
 _MSGID: Final = re.compile(r"<([^<>\s]{1,250})>")
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
-_CT_LINE: Final = re.compile(rb"^content-type:", re.IGNORECASE | re.MULTILINE)
-_MULTIPART_LINE: Final = re.compile(rb"^content-type:\s*multipart/", re.IGNORECASE | re.MULTILINE)
+#: Every Content-Type line, its group non-empty for a multipart container: one scan counts both.
+_CT_LINE: Final = re.compile(rb"^content-type:\s*(multipart/)?", re.IGNORECASE | re.MULTILINE)
 _FILENAME_BAD: Final = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 #: Headers kept verbatim (decoded) for classification; senders cannot add others.
 CLASSIFY_HEADERS: Final = (
@@ -176,9 +176,10 @@ def _precheck(raw: bytes, limits: Limits) -> None:
         raise ParseError(f"header section over {limits.max_header_bytes} bytes")
     if raw[:head_len].count(b"\n") > limits.max_header_fields * 4:
         raise ParseError("too many header lines")
-    if len(_CT_LINE.findall(raw)) > limits.max_parts:
+    types = _CT_LINE.findall(raw)
+    if len(types) > limits.max_parts:
         raise ParseError(f"more than {limits.max_parts} MIME parts")
-    if len(_MULTIPART_LINE.findall(raw)) > limits.max_containers:
+    if len(types) - types.count(b"") > limits.max_containers:
         raise ParseError(f"more than {limits.max_containers} multipart containers")
     if not raw.strip():
         raise ParseError("empty message")
