@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -227,8 +228,10 @@ class App:
 
     async def _deliverer(self, drain: Drain) -> None:
         while not self.stopping.is_set():
-            await self.outbox_ready.wait(OUTBOX_POLL_SECONDS)
-            await self._guarded("outbox", deliver(drain, self.transport))
+            notified = await self.outbox_ready.wait(OUTBOX_POLL_SECONDS)
+            # Woken by a notice: a claim begun after it has seen the mail it announced.
+            woke = self.outbox_ready.notified_at if notified else time.monotonic()
+            await self._guarded("outbox", deliver(drain, self.transport, woke))
 
     async def _alerter(self) -> None:
         """Mail the admin what ``ctx.alerts`` raised (outbox, or straight to the relay)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from typing import Protocol
 
 
@@ -27,12 +29,16 @@ class Wakeup(Protocol):
 
 
 class LocalWakeup:
-    """In-process wake-ups: an ``asyncio.Event`` in the daemon's loop."""
+    """In-process wake-ups: an ``asyncio.Event`` in the daemon's loop. ``notified_at`` is when the
+    last notice came (``time.monotonic()``): work queued before it is visible to a reader that
+    starts after it."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.notified_at = -math.inf
 
     def notify(self) -> None:
+        self.notified_at = time.monotonic()
         self._event.set()
 
     def is_set(self) -> bool:

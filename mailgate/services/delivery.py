@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -54,11 +56,20 @@ class Drain:
         self.claiming = asyncio.Lock()
         self.sent = 0
         self.down = False
+        self.dry_since = -math.inf           # when the last claim that came back short began
 
-    async def next(self) -> Outbox | None:
+    async def next(self, woke: float) -> Outbox | None:
+        """The next claimed row, claiming more when none are left, but not for a worker whose
+        notice (``woke``, monotonic) came before a claim that came back short began: nothing
+        else was due then, and what is queued since notifies the workers again. (Every worker
+        wakes on each notice; without this each of them claimed, and the one that sent the mail
+        once more: five write transactions for one auto-response, four of them empty.)"""
         async with self.claiming:
-            if not self.rows and not self.down:
+            if not self.rows and not self.down and woke > self.dry_since:
+                started = time.monotonic()
                 claimed, raws = await _claim(self.ctx, self.batch, self.owner(), sorted(self.held))
+                if len(claimed) < self.batch:
+                    self.dry_since = started
                 fresh = [r for r in claimed if r.id not in self.held]
                 self.raws.update((r.id, raws[r.id]) for r in fresh if r.id in raws)
                 self.held.update(r.id for r in fresh)
@@ -87,13 +98,14 @@ class Drain:
                     log.warning("outbox_lease_renewal_failed rows=%s", len(ids))
 
 
-async def deliver(drain: Drain, transport: MailTransport) -> int:
+async def deliver(drain: Drain, transport: MailTransport, woke: float | None = None) -> int:
     """One worker: send rows on one connection (a new one after a message broke it) until none
-    are due; return how many it sent."""
+    are due; return how many it sent. ``woke``: when the notice that woke it came (now)."""
+    woke = time.monotonic() if woke is None else woke
     if not drain.rows:
         drain.down = False                    # a new pass: the relay may be back
     sent = 0
-    row = await drain.next()
+    row = await drain.next(woke)
     while row is not None:
         try:
             async with transport.session() as session:
@@ -104,9 +116,9 @@ async def deliver(drain: Drain, transport: MailTransport) -> int:
                         drain.finished(row)          # its outcome is recorded, or its lease lapses
                     sent += done
                     drain.sent += done
-                    row = await drain.next()
+                    row = await drain.next(woke)
         except _Broken:
-            row = await drain.next()
+            row = await drain.next(woke)
         except TransientDeliveryError as exc:
             # The relay could not be reached: this row and those still claimed go back with backoff.
             drain.down = True

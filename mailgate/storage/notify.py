@@ -57,6 +57,10 @@ class SharedWakeup:
     def is_set(self) -> bool:
         return self.local.is_set()
 
+    @property
+    def notified_at(self) -> float:
+        return self.local.notified_at
+
     async def wait(self, seconds: float) -> bool:
         return await self.local.wait(seconds)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP
@@ -15,8 +18,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from mailgate.app import App
+from mailgate.intake.inbox import Inbox, RawMessage
+from mailgate.outbound.sender import MaildirTransport
 from mailgate.services import outgoing
+from mailgate.services.delivery import WORKERS, Drain, deliver
+from mailgate.services.ingest import Ingest
 from mailgate.storage import outbox
+from mailgate.storage.models import Outbox
 from tests.conftest import Casework, running, settle
 from tests.fakes import FrozenClock, SmtpSink
 from tests.mailer import mail, send
@@ -219,3 +227,40 @@ async def test_a_lease_whose_claim_answer_was_lost_is_taken_back_by_its_own_send
     if postgresql:                                     # sender 7 died: its rows are free to sender 8 at once
         taken = await casework.run(lambda s, now: outbox.claim_due(s, now, 10, owner=8))
         assert sorted(r.id for r in taken) == ids
+
+
+async def test_workers_woken_together_claim_once_and_a_later_wake_claims_again(
+        casework: Casework, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every worker wakes on each notice; only the first claims, and the one that sent the mail
+    does not claim again in the same pass (they did: five write transactions for one mail)."""
+    ctx = casework.ctx
+    ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock))
+    claims: list[int] = []
+    claim_due = outbox.claim_due
+
+    def counted(session: Session, now: datetime, limit: int, owner: int | None = None,
+                held: Sequence[int] = ()) -> list[Outbox]:
+        rows = claim_due(session, now, limit, owner, held)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox, "claim_due", counted)
+    drain, transport = Drain(ctx), MaildirTransport(tmp_path / "sent")
+
+    async def customer_writes(subject: str) -> None:
+        await ingest.accept(RawMessage(data=mail(subject=subject).as_bytes(), source="smtp",
+                                       mail_from="carol@customer.example",
+                                       rcpt_to=("support@example.com",), mailbox="support"))
+
+    await customer_writes("Printer broken")                 # a new case: its auto-response queued
+    notice = time.monotonic()                               # all the workers woken by one notice
+    assert sum(await asyncio.gather(*(deliver(drain, transport, notice) for _ in range(WORKERS)))) == 1
+    assert claims == [1]
+
+    await customer_writes("Scanner broken too")             # queued after that claim: a new wake
+    assert await deliver(drain, transport) == 1
+    assert claims == [1, 1]
+    sent = sorted((tmp_path / "sent" / "new").iterdir())
+    subjects = [message_from_bytes(path.read_bytes())["Subject"] for path in sent]
+    assert len(subjects) == 2 and all(s.startswith("[MG#") for s in subjects)
+    assert {s.split("] ", 1)[1] for s in subjects} == {"Printer broken", "Scanner broken too"}
