@@ -14,6 +14,7 @@ from mailgate.intake.inbox import RawMessage, Receipt
 from mailgate.intake.smtp import IntakeHandler, Recipients, start_server
 from mailgate.mail.parse import parse
 from mailgate.services import ingest
+from mailgate.storage import inbound
 from mailgate.storage.models import Inbound, Ticket
 from tests.conftest import running, settle
 from tests.fakes import SmtpSink
@@ -117,6 +118,25 @@ async def test_bare_lf_dot_does_not_smuggle_a_second_message(app: App) -> None:
     await settle(app)
     subjects = await app.ctx.db.run(lambda s: list(s.scalars(select(Ticket.subject))))
     assert subjects == ["one"]
+
+
+async def test_stuffed_dots_and_long_lines_arrive_as_the_sender_wrote_them(app: App) -> None:
+    # aiosmtplib dot-stuffs; the receiver reads DATA up to each '.<CRLF>' and must unstuff
+    # every line start, also where a line of the message ends with a dot.
+    body = "Thanks.\n.hidden dot line\n..two dots\n.\nend.\n" + "z" * 5000 + ".\n"
+    msg = mail(body=body, message_id="<dots@customer.example>")
+    await send(app, msg)
+    await settle(app)
+    raw = await app.ctx.db.run(lambda s: inbound.raw_of(s, 1))
+    assert raw == msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert b"\r\n.hidden dot line\r\n..two dots\r\n.\r\nend.\r\n" in raw
+
+
+async def test_a_mail_from_that_trips_the_header_parser_is_malformed_not_a_retry(app: App) -> None:
+    replies = await _raw_session(app.smtp_port, [b"EHLO x\r\n", b"MAIL FROM:<0@[>\r\n",
+                                                 b"MAIL FROM:<carol@customer.example> SIZE=10\r\n"])
+    assert replies[2].startswith(b"553 5.1.3")
+    assert replies[3].startswith(b"250")
 
 
 async def test_lmtp_answers_once_per_recipient(make_app: Callable[..., App]) -> None:
