@@ -73,6 +73,7 @@ class Analysis:
     consulted: int | None          # a consultation of the matched case with the sender's address
     dmarc: str = ""                # our MTA's DMARC result (pass, fail, none, ...); '' unauthenticated
     blocked: str = ""              # the blocklist entry the sender or client hits, else ''
+    bounced: bool = False          # the sender's address has bounce counts (address_health)
 
     @property
     def personal(self) -> bool:
@@ -96,7 +97,8 @@ class Handled:
 
 
 def analyse(session: Session, ctx: Context, row: Received, mail: ParsedMail, now: datetime) -> Analysis:
-    """Classify, match, decide and identify the sender, reading but not writing."""
+    """Classify, match, decide and identify the sender, reading but not writing: who the sender
+    is (staff, a consulted department, an address with bounces) is one statement."""
     disposition = classify(mail, ctx.loop_marker, ctx.own_addresses)
     found = match(mail, row.rcpt_to, messages.SqlThreadLookup(session), ctx.match)
     case = _case_view(session, found.case_id)
@@ -104,14 +106,15 @@ def analyse(session: Session, ctx: Context, row: Received, mail: ParsedMail, now
         found = TicketMatch(None, "none", quoted_tag=found.case_id)
     decision = decide(disposition.value, case, now, ctx.config.gateway.reopen_window)
     sender = sender_of(mail)
-    staff_id = staff_repo.id_by_address(session, sender) if sender else None
+    facts = staff_repo.sender_facts(session, sender, case.id if case else None) if sender else None
+    staff_id = facts.staff_id if facts else None
     consulted = None
-    if case is not None and sender and staff_id is None and disposition is Disposition.PERSONAL:
-        consulted = cases.consultation_with(session, case.id, sender)
+    if facts and case is not None and staff_id is None and disposition is Disposition.PERSONAL:
+        consulted = facts.consultation_id
     checked = verdicts(mail.header("authentication-results"), ctx.config.gateway.authserv_id)
     return Analysis(row, mail, disposition, found, case, decision, sender, staff_id,
                     ctx.command_word(row.rcpt_to), consulted, checked.get("dmarc", ""),
-                    _blocked(session, row, mail))
+                    _blocked(session, row, mail), bounced=bool(facts and facts.bounced))
 
 
 def _blocked(session: Session, row: Received, mail: ParsedMail) -> str:

@@ -134,7 +134,7 @@ def _feedback(session: Session, case_id: int, msg: Analysis) -> list[Effect]:
 
 def _store(session: Session, case_id: int, msg: Analysis) -> None:
     mail = msg.mail
-    if msg.personal and msg.sender:
+    if msg.personal and msg.sender and msg.bounced:
         mailstate.clear_health(session, msg.sender)     # it writes to us, so it works
     messages.add_received(session, case_id, mail, inbound_id=msg.row.id, kind=MessageKind.INBOUND,
                           disposition=msg.disposition.value, from_addr=_shown_sender(msg), text=mail.text,

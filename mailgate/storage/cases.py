@@ -211,22 +211,6 @@ def open_consultations(session: Session, ticket_id: int) -> list[int]:
         Consultation.ticket_id == ticket_id, Consultation.state == ConsultationState.OPEN)))
 
 
-_BY_DEPARTMENT = (select(Consultation.id)
-                  .where(Consultation.ticket_id == bindparam("ticket"),
-                         Consultation.address == bindparam("addr"))
-                  .order_by(Consultation.state.desc(), Consultation.id.desc()).limit(1))
-
-
-def consultation_with(session: Session, ticket_id: int, address: str) -> int | None:
-    """The case's newest consultation (open ones first) with the department at exactly ``address``.
-
-    Used when a department's answer lost the signed address and threads only by its headers or
-    the subject tag: then only the department's own address counts, not its whole domain (a
-    customer may share the domain).
-    """
-    return session.connection().execute(_BY_DEPARTMENT, {"ticket": ticket_id, "addr": address}).scalar()
-
-
 def consultation(session: Session, consultation_id: int) -> Consultation | None:
     return session.get(Consultation, consultation_id)
 

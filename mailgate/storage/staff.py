@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailgate.domain.authority import Person, stand_in
-from mailgate.storage.models import PoolMember, PoolState, Staff, StaffAlias
+from mailgate.storage.models import AddressHealth, Consultation, PoolMember, PoolState, Staff, StaffAlias
 
 
 def by_id(session: Session, staff_id: int) -> Staff | None:
@@ -103,9 +104,33 @@ _STAFF_ID_BY_ADDRESS = select(Staff.id).where(
         Staff.id.in_(select(StaffAlias.staff_id).where(StaffAlias.address == bindparam("addr")))))
 
 
-def id_by_address(session: Session, address: str) -> int | None:
-    """The active staff member with this address or alias, as a bare id (hot path: every mail)."""
-    return session.connection().execute(_STAFF_ID_BY_ADDRESS, {"addr": address.lower()}).scalar()
+@dataclass(frozen=True, slots=True)
+class SenderFacts:
+    """What the database knows of the address a message came from."""
+
+    staff_id: int | None           # the active staff member with this address or alias
+    #: the case's newest consultation (open ones first) with the department at exactly this
+    #: address: a department's answer that lost its signed address threads by its headers or the
+    #: subject tag, and then only the department's own address counts, not its whole domain
+    consultation_id: int | None
+    bounced: bool                  # it has bounce counts (``address_health``) to forget
+
+
+_SENDER_FACTS = select(
+    _STAFF_ID_BY_ADDRESS.limit(1).scalar_subquery(),
+    select(Consultation.id)
+    .where(Consultation.ticket_id == bindparam("ticket"), Consultation.address == bindparam("addr"))
+    .order_by(Consultation.state.desc(), Consultation.id.desc()).limit(1).scalar_subquery(),
+    exists().where(AddressHealth.address == bindparam("addr")),
+)
+
+
+def sender_facts(session: Session, address: str, ticket_id: int | None) -> SenderFacts:
+    """Who ``address`` is, in one statement (hot path: every mail with a trusted sender): the
+    staff member, the consultation of case ``ticket_id`` with that department, bounce counts."""
+    staff_id, consultation_id, bounced = session.connection().execute(
+        _SENDER_FACTS, {"addr": address.lower(), "ticket": ticket_id}).one()
+    return SenderFacts(staff_id, consultation_id, bool(bounced))
 
 
 def set_membership(session: Session, pool: str, staff_id: int, priority: int) -> None:
