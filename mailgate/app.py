@@ -73,6 +73,7 @@ class App:
     scheduler: Scheduler
     inbound_ready: LocalWakeup | SharedWakeup
     outbox_ready: LocalWakeup | SharedWakeup
+    drain: Drain
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     smtp_server: asyncio.Server | None = None
     web: WebPages | None = None
@@ -98,9 +99,12 @@ class App:
             hub = notify.PgWakeups(config.database_url)
             inbound_ready, outbox_ready = hub.channel(notify.INBOUND), hub.channel(notify.OUTBOX)
         inbox = Inbox(db, ctx.clock, inbound_ready)
+        # The daemon's senders; on PostgreSQL their leases carry the daemon's liveness number.
+        drain = Drain(ctx) if hub is None else Drain(ctx, owner=hub.lease_owner)
         return cls(ctx=ctx, transport=transport or build_transport(config), inbox=inbox,
-                   ingest=Ingest(ctx, inbox, outbox_ready), scheduler=Scheduler(ctx, outbox_ready),
-                   inbound_ready=inbound_ready, outbox_ready=outbox_ready, wakeups=hub)
+                   ingest=Ingest(ctx, inbox, outbox_ready, handoff=drain),
+                   scheduler=Scheduler(ctx, outbox_ready), inbound_ready=inbound_ready,
+                   outbox_ready=outbox_ready, drain=drain, wakeups=hub)
 
     @property
     def smtp_port(self) -> int:
@@ -210,10 +214,12 @@ class App:
             await self._guarded("processor", self.process_pending())
 
     async def _drainer(self) -> None:
-        """``WORKERS`` senders share what is claimed; at stop, what is due goes out for a while."""
-        drain = Drain(self.ctx) if self.wakeups is None else Drain(self.ctx, owner=self.wakeups.lease_owner)
+        """``WORKERS`` senders share what is claimed, and what the ingest hands them; at stop, what
+        is due goes out for a while."""
+        drain = self.drain
         leases_done = asyncio.Event()
         leases = asyncio.create_task(drain.keep_leases(leases_done))
+        drain.running = True
         try:
             async with asyncio.TaskGroup() as workers:
                 for _ in range(WORKERS):
@@ -223,6 +229,7 @@ class App:
                     await asyncio.gather(*(self._guarded("outbox", deliver(drain, self.transport))
                                            for _ in range(WORKERS)))
         finally:
+            drain.running = False
             leases_done.set()
             await leases
 

@@ -27,6 +27,11 @@ class Wakeup(Protocol):
         """Wait until notified or ``seconds`` pass; True when notified. Clears the signal."""
         ...
 
+    def wake(self) -> None:
+        """Wake this process's consumers for work already in their hands, announcing nothing
+        new: ``notified_at`` stays, so no read of the database follows for it."""
+        ...
+
 
 class LocalWakeup:
     """In-process wake-ups: an ``asyncio.Event`` in the daemon's loop. ``notified_at`` is when the
@@ -39,6 +44,9 @@ class LocalWakeup:
 
     def notify(self) -> None:
         self.notified_at = time.monotonic()
+        self._event.set()
+
+    def wake(self) -> None:
         self._event.set()
 
     def is_set(self) -> bool:
@@ -58,6 +66,9 @@ class NoWakeup:
     """For one-shot commands (the CLI): nobody listens."""
 
     def notify(self) -> None:
+        return None
+
+    def wake(self) -> None:
         return None
 
     async def wait(self, seconds: float) -> bool:

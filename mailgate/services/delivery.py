@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Final
@@ -57,6 +57,7 @@ class Drain:
         self.sent = 0
         self.down = False
         self.dry_since = -math.inf           # when the last claim that came back short began
+        self.running = False                 # its workers run: fresh mail may be handed to it
 
     async def next(self, woke: float) -> Outbox | None:
         """The next claimed row, claiming more when none are left, but not for a worker whose
@@ -75,6 +76,20 @@ class Drain:
                 self.held.update(r.id for r in fresh)
                 self.rows.extend(fresh)
             return self.rows.popleft() if self.rows else None
+
+    def lease_owner(self) -> int | None:
+        """The number fresh mail may be queued leased under (``Ingest``): this drain's, while its
+        workers run; None otherwise (a CLI process has no senders: its mail waits for a claim)."""
+        return self.owner() if self.running else None
+
+    def hand_over(self, queued: Sequence[outbox.Queued]) -> None:
+        """Take rows a committed unit of work queued leased to ``owner()`` (``Ingest``), with
+        their bytes: the workers send them without a claim (the caller notifies them)."""
+        for item in queued:
+            if item.row.id not in self.held:       # a claim may have found it first
+                self.held.add(item.row.id)
+                self.raws[item.row.id] = item.raw
+                self.rows.append(item.row)
 
     def finished(self, *rows: Outbox | None) -> None:
         for row in rows:

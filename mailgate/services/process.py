@@ -23,7 +23,7 @@ from mailgate.cases.routes import route_for
 from mailgate.domain.kinds import InboundState
 from mailgate.errors import AlreadyHandled, ParseError
 from mailgate.mail.parse import ParsedMail, parse
-from mailgate.storage import inbound
+from mailgate.storage import inbound, outbox
 from mailgate.storage.db import failure_reason, transient
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Outcome:
     reason: str = ""
     queued: int = 0            # outbound mails queued
     route: str = ""            # the route that took the message
+    handed: tuple[outbox.Queued, ...] = ()   # of those, the ones leased to this process's senders
 
 
 async def parse_bounded(raw: bytes, ctx: Context) -> ParsedMail:

@@ -54,6 +54,9 @@ class SharedWakeup:
         self.local.notify()
         self.hub.publish(self.channel)
 
+    def wake(self) -> None:
+        self.local.wake()               # the work is this process's own: the others are not told
+
     def is_set(self) -> bool:
         return self.local.is_set()
 

@@ -2,13 +2,18 @@
 
 Rows are claimed with a lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several senders
 never send one row at once, and a sender that dies mid-send hands the row on when the lease ends.
+A unit of work run by a daemon (``leased_to``) queues its small mail already leased to that
+daemon's own senders, who are handed the rows and their bytes after the commit: no claim
+transaction for mail that is sent where it was made.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -33,6 +38,29 @@ def backoff(attempts: int) -> timedelta:
 
 
 _ENQUEUE = insert(Outbox).returning(Outbox.id)
+_LEASED_TO: Final = "mailgate.outbox.leased_to"      # session.info: (owner, until, rows queued)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A row queued in a unit of work, leased to this process's senders, with its bytes."""
+
+    row: Outbox          # not attached to any session: the values it was inserted with
+    raw: bytes
+
+
+@contextmanager
+def leased_to(session: Session, owner: int | None, now: datetime) -> Iterator[list[Queued]]:
+    """Within the block, mail queued in ``session`` (up to ``PREFETCH`` bytes) is leased to
+    ``owner`` (this process's senders) as it is inserted, and listed in the list yielded: hand
+    it to them after the commit, and only then. ``owner`` None: queue as usual."""
+    queued: list[Queued] = []
+    if owner is not None:
+        session.info[_LEASED_TO] = (owner, now + LEASE, queued)
+    try:
+        yield queued
+    finally:
+        session.info.pop(_LEASED_TO, None)
 
 
 def enqueue(
@@ -40,12 +68,18 @@ def enqueue(
     subject: str, message_id: str, raw: bytes, now: datetime,
 ) -> int:
     """Queue a finished message in the caller's transaction; return the row id."""
-    row_id = int(session.connection().execute(_ENQUEUE, {
+    owner, until, queued = session.info.get(_LEASED_TO) or (None, None, None)
+    if len(raw) > PREFETCH:
+        owner = until = queued = None           # large mail is read when it is sent, as claimed mail
+    values = {
         "ticket_id": ticket_id, "mail_from": mail_from, "rcpt_to": list(rcpt_to), "subject": subject,
         "message_id": message_id, "state": OutboxState.PENDING, "attempts": 0, "next_attempt_at": now,
-        "created_at": now, "last_error": "",
-    }).scalar_one())
+        "created_at": now, "last_error": "", "lease_until": until, "lease_owner": owner,
+    }
+    row_id = int(session.connection().execute(_ENQUEUE, values).scalar_one())
     put_bytes(session, OutboxRaw, row_id, raw)
+    if queued is not None:
+        queued.append(Queued(Outbox(id=row_id, **values), raw))
     return row_id
 
 

@@ -20,11 +20,12 @@ from sqlalchemy.pool import NullPool
 from mailgate.app import App
 from mailgate.intake.inbox import Inbox, RawMessage
 from mailgate.outbound.sender import MaildirTransport
-from mailgate.services import outgoing
+from mailgate.services import outgoing, process
 from mailgate.services.delivery import WORKERS, Drain, deliver
 from mailgate.services.ingest import Ingest
 from mailgate.storage import outbox
 from mailgate.storage.models import Outbox
+from mailgate.wakeups import LocalWakeup
 from tests.conftest import Casework, running, settle
 from tests.fakes import FrozenClock, SmtpSink
 from tests.mailer import mail, send
@@ -264,3 +265,73 @@ async def test_workers_woken_together_claim_once_and_a_later_wake_claims_again(
     subjects = [message_from_bytes(path.read_bytes())["Subject"] for path in sent]
     assert len(subjects) == 2 and all(s.startswith("[MG#") for s in subjects)
     assert {s.split("] ", 1)[1] for s in subjects} == {"Printer broken", "Scanner broken too"}
+
+
+async def test_mail_a_message_causes_is_handed_to_the_senders_without_a_claim(
+        casework: Casework, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A daemon's unit of work queues the auto-response leased to its own senders and hands them
+    the row and its bytes after the commit: sent with no claim transaction. A process whose
+    senders do not run (the CLI) queues it for a claim, as before."""
+    ctx = casework.ctx
+    drain, transport, ready = Drain(ctx), MaildirTransport(tmp_path / "sent"), LocalWakeup()
+    ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock), ready, handoff=drain)
+    claims: list[int] = []
+    claim_due = outbox.claim_due
+
+    def counted(session: Session, now: datetime, limit: int, owner: int | None = None,
+                held: Sequence[int] = ()) -> list[Outbox]:
+        rows = claim_due(session, now, limit, owner, held)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox, "claim_due", counted)
+
+    async def leases() -> list[tuple[int | None, bool]]:
+        rows = await ctx.db.run(lambda s: s.execute(text(
+            "SELECT lease_owner, lease_until IS NOT NULL FROM outbox ORDER BY id")).all())
+        return [(owner, bool(leased)) for owner, leased in rows]
+
+    drain.running = True
+    ready.notify()                                           # the daemon's start: one pass, one claim
+    assert await ready.wait(0) and await deliver(drain, transport, ready.notified_at) == 0
+    assert claims == [0]
+    started = ready.notified_at
+    await ingest.accept(RawMessage(data=mail(subject="Printer broken").as_bytes(), source="smtp",
+                                   mail_from="carol@customer.example", rcpt_to=("support@example.com",),
+                                   mailbox="support"))
+    assert await leases() == [(drain.owner(), True)]        # leased to this drain as it was queued
+    assert [row.id for row in drain.rows] == [1] and drain.held == {1}
+    assert await ready.wait(0) and ready.notified_at == started     # woken, but no new notice
+    assert await deliver(drain, transport, ready.notified_at) == 1
+    assert claims == [0]                                     # sent without a claim
+    [state] = await ctx.db.run(lambda s: s.scalars(text("SELECT state FROM outbox")).all())
+    assert state == "sent" and not drain.held
+
+    drain.running = False                                    # no senders here: a claim finds it
+    await ingest.accept(RawMessage(data=mail(subject="Scanner broken").as_bytes(), source="smtp",
+                                   mail_from="dave@customer.example", rcpt_to=("support@example.com",),
+                                   mailbox="support"))
+    assert (await leases())[1] == (None, False) and not drain.rows
+    assert await ready.wait(0) and ready.notified_at > started      # a notice: there is mail to claim
+    assert await deliver(drain, transport, ready.notified_at) == 1
+    assert claims == [0, 1]
+    sent = sorted((tmp_path / "sent" / "new").iterdir())
+    subjects = [message_from_bytes(path.read_bytes())["Subject"] for path in sent]
+    assert sorted(s.split("] ", 1)[1] for s in subjects) == ["Printer broken", "Scanner broken"]
+
+
+async def test_mail_of_a_unit_of_work_that_rolled_back_is_never_handed_over(
+        casework: Casework, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-over comes only after the commit: a unit of work that fails after queueing its
+    auto-response hands nothing (the message is stored alone for the processor instead)."""
+    ctx = casework.ctx
+    drain = Drain(ctx)
+    drain.running = True
+    ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock), handoff=drain)
+    monkeypatch.setattr(process.inbound, "finish", lambda *args, **kwargs: False)   # lost the race
+    receipt = await ingest.accept(RawMessage(data=mail().as_bytes(), source="smtp",
+                                             mail_from="carol@customer.example",
+                                             rcpt_to=("support@example.com",), mailbox="support"))
+    assert receipt.created and not drain.rows and not drain.held
+    queued = await ctx.db.run(lambda s: s.scalar(text("SELECT count(*) FROM outbox")))
+    assert queued == 0
