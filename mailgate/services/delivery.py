@@ -84,7 +84,7 @@ class Drain:
 
     def hand_over(self, queued: Sequence[outbox.Queued]) -> None:
         """Take rows a committed unit of work queued leased to ``owner()`` (``Ingest``), with
-        their bytes: the workers send them without a claim (the caller notifies them)."""
+        their bytes: the workers send them without a claim (the caller wakes them)."""
         for item in queued:
             if item.row.id not in self.held:       # a claim may have found it first
                 self.held.add(item.row.id)
