@@ -230,12 +230,8 @@ async def test_a_lease_whose_claim_answer_was_lost_is_taken_back_by_its_own_send
         assert sorted(r.id for r in taken) == ids
 
 
-async def test_workers_woken_together_claim_once_and_a_later_wake_claims_again(
-        casework: Casework, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every worker wakes on each notice; only the first claims, and the one that sent the mail
-    does not claim again in the same pass (they did: five write transactions for one mail)."""
-    ctx = casework.ctx
-    ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock))
+def _count_claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows each claim of the outbox takes, in order, from now on."""
     claims: list[int] = []
     claim_due = outbox.claim_due
 
@@ -246,6 +242,16 @@ async def test_workers_woken_together_claim_once_and_a_later_wake_claims_again(
         return rows
 
     monkeypatch.setattr(outbox, "claim_due", counted)
+    return claims
+
+
+async def test_workers_woken_together_claim_once_and_a_later_wake_claims_again(
+        casework: Casework, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every worker wakes on each notice; only the first claims, and the one that sent the mail
+    does not claim again in the same pass (they did: five write transactions for one mail)."""
+    ctx = casework.ctx
+    ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock))
+    claims = _count_claims(monkeypatch)
     drain, transport = Drain(ctx), MaildirTransport(tmp_path / "sent")
 
     async def customer_writes(subject: str) -> None:
@@ -275,16 +281,7 @@ async def test_mail_a_message_causes_is_handed_to_the_senders_without_a_claim(
     ctx = casework.ctx
     drain, transport, ready = Drain(ctx), MaildirTransport(tmp_path / "sent"), LocalWakeup()
     ingest = Ingest(ctx, Inbox(ctx.db, ctx.clock), ready, handoff=drain)
-    claims: list[int] = []
-    claim_due = outbox.claim_due
-
-    def counted(session: Session, now: datetime, limit: int, owner: int | None = None,
-                held: Sequence[int] = ()) -> list[Outbox]:
-        rows = claim_due(session, now, limit, owner, held)
-        claims.append(len(rows))
-        return rows
-
-    monkeypatch.setattr(outbox, "claim_due", counted)
+    claims = _count_claims(monkeypatch)
 
     async def leases() -> list[tuple[int | None, bool]]:
         rows = await ctx.db.run(lambda s: s.execute(text(
