@@ -267,7 +267,7 @@ def put_bytes(session: Session, table: Any, row_id: int, data: bytes) -> None:
     without the driver's copies: on SQLite in place, on PostgreSQL appended in slices."""
     conn = session.connection()
     if len(data) <= LARGE:
-        conn.execute(insert(table), {"id": row_id, "raw": data})
+        conn.execute(_insert_into(table), {"id": row_id, "raw": data})
     elif session.get_bind().dialect.name == "sqlite":
         conn.execute(insert(table).values(id=row_id, raw=placeholder(data)))
         write_blob(session, table.__tablename__, "raw", row_id, data)
@@ -275,6 +275,17 @@ def put_bytes(session: Session, table: Any, row_id: int, data: bytes) -> None:
         conn.execute(insert(table), {"id": row_id, "raw": data[:_PG_SLICE]})
         append_slices(session, table.raw, table.id == row_id, data, _PG_SLICE)
 
+
+def _insert_into(table: Any) -> Any:
+    """``INSERT INTO table``, built once: a statement built per call has its cache key computed
+    again each time (hot path: the bytes of every message and of every queued mail)."""
+    stmt = _INSERT_INTO.get(table)
+    if stmt is None:
+        stmt = _INSERT_INTO[table] = insert(table)
+    return stmt
+
+
+_INSERT_INTO: dict[Any, Any] = {}
 
 DB_ERRORS = (OperationalError, DBAPIError, OSError)
 
