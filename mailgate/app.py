@@ -166,6 +166,7 @@ class App:
             if self.web is not None:
                 await self.web.stop()
             await self.scheduler.stop()
+            await self.transport.close()
             await self.ctx.db.dispose()
             log.info("mailgate_stopped")
 
