@@ -103,10 +103,8 @@ class _OneBuffer:
         loop). Anything else (quoted local parts, comments, no angle brackets, 8-bit) goes the
         library's own way, and both ways give the same answer (tests/unit/test_smtp_reader.py)."""
         found = _PLAIN_PATH.match(arg)
-        if found is None:
-            return _library_getaddr(arg, self.local_part_limit)
-        address, rest = found.group(1), found.group(2) or ""
-        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+        address, rest = _library_getaddr(arg) if found is None else (found.group(1), found.group(2) or "")
+        if address and self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return address, rest
 
@@ -118,10 +116,11 @@ _PLAIN_PATH: Final = re.compile(
     rf"<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+([!-'*-~][ -'*-~]*))?\Z")
 
 
-def _library_getaddr(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
-    """``aiosmtpd.smtp.SMTP._getaddr`` as the library has it, without its per-call class, and
-    with an address the header parser trips over (``<0@[>`` raises ``AttributeError`` inside
-    it, which aiosmtpd would answer 451, asking for a retry) taken as malformed (553)."""
+def _library_getaddr(arg: str) -> tuple[str | None, str | None]:
+    """``aiosmtpd.smtp.SMTP._getaddr`` as the library has it (but for the local part's limit,
+    checked by the caller), without its per-call class, and with an address the header parser
+    trips over (``<0@[>`` raises ``AttributeError`` inside it, which aiosmtpd would answer 451,
+    asking for a retry) taken as malformed (553)."""
     if not arg:
         return "", ""
     try:
@@ -130,12 +129,9 @@ def _library_getaddr(arg: str, local_part_limit: int) -> tuple[str | None, str |
             address, rest = get_angle_addr(arg)
         else:
             address, rest = get_addr_spec(arg)
-        addr = str(address.addr_spec)
+        return str(address.addr_spec), rest
     except (HeaderParseError, AttributeError, IndexError, ValueError):
         return None, None
-    if local_part_limit and len(addr.rpartition("@")[0]) > local_part_limit:
-        return None, None
-    return addr, rest
 
 
 #: What ends the data at the start of a line.

@@ -83,7 +83,7 @@ class Drain:
         return self.owner() if self.running else None
 
     def hand_over(self, queued: Sequence[outbox.Queued]) -> None:
-        """Take rows a committed unit of work queued leased to ``owner()`` (``Ingest``), with
+        """Take rows a committed unit of work queued leased to ``lease_owner()`` (``Ingest``), with
         their bytes: the workers send them without a claim (the caller wakes them)."""
         for item in queued:
             if item.row.id not in self.held:       # a claim may have found it first

@@ -90,12 +90,13 @@ class Ingest:
                  receipt.inbound_id, message.source, len(message.data), not receipt.created,
                  outcome.state if outcome else "-", outcome.ticket_id if outcome else "-",
                  (time.perf_counter() - started) * 1000)
-        if outcome is not None and outcome.handed and self.handoff is not None:
-            self.handoff.hand_over(outcome.handed)
-        if outcome is not None and outcome.queued > len(outcome.handed):
-            self.outbox_ready.notify()          # some of it waits for a claim
-        elif outcome is not None and outcome.handed:
-            self.outbox_ready.wake()            # all of it is in the senders' hands: no claim
+        if outcome is not None:
+            if outcome.handed and self.handoff is not None:
+                self.handoff.hand_over(outcome.handed)
+            if outcome.queued > len(outcome.handed):
+                self.outbox_ready.notify()      # some of it waits for a claim
+            elif outcome.handed:
+                self.outbox_ready.wake()        # all of it is in the senders' hands: no claim
         return receipt
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import io
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -276,16 +277,11 @@ def put_bytes(session: Session, table: Any, row_id: int, data: bytes) -> None:
         append_slices(session, table.raw, table.id == row_id, data, _PG_SLICE)
 
 
+@functools.cache
 def _insert_into(table: Any) -> Any:
     """``INSERT INTO table``, built once: a statement built per call has its cache key computed
     again each time (hot path: the bytes of every message and of every queued mail)."""
-    stmt = _INSERT_INTO.get(table)
-    if stmt is None:
-        stmt = _INSERT_INTO[table] = insert(table)
-    return stmt
-
-
-_INSERT_INTO: dict[Any, Any] = {}
+    return insert(table)
 
 DB_ERRORS = (OperationalError, DBAPIError, OSError)
 
